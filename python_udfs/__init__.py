@@ -1,0 +1,1 @@
+"""Functions and generation code the dbt project registers into DuckDB."""
