@@ -1,0 +1,33 @@
+with
+
+clients as (
+
+    select * from {{ ref('int_clients_unioned') }}
+
+),
+
+final as (
+
+    select
+        client_id,
+        split_part(client_name, ' ', 1) as first_name,
+        client_name as full_name,
+        cpf_mask(cpf) as cpf_masked,
+        cpf is not null as has_cpf,
+        cpf_is_valid(cpf) as is_cpf_valid,
+        -- Thresholds in BRL, summed over the client's accounts; see _marts__models.yml.
+        case
+            when account_count = 0 then 'sem_conta'
+            when balance <= 0 then 'sem_saldo'
+            when balance >= 100000 then 'alta_renda'
+            when balance >= 10000 or credit_limit >= 10000 then 'intermediario'
+            else 'basico'
+        end as segment,
+        account_count,
+        source_system
+
+    from clients
+
+)
+
+select * from final

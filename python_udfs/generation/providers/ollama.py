@@ -1,0 +1,80 @@
+"""Ollama's native API (`/api/chat`) through the `ollama` client, as the original example used it."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import ollama
+from tenacity import Retrying
+
+from python_udfs.errors import GenerationError, ProviderUnavailable, RateLimited
+from python_udfs.generation.providers.base import Completion, CompletionRequest
+from python_udfs.generation.providers.retrying import retry_policy
+
+__all__ = ["OllamaProvider"]
+
+
+def _raise_on_429(response: httpx.Response) -> None:
+    # The client turns HTTP errors into ResponseError and drops the headers: read Retry-After here.
+    if response.status_code == 429:
+        retry_after = response.headers.get("retry-after")
+        raise RateLimited(
+            "Ollama answered 429 Too Many Requests",
+            retry_after=float(retry_after) if retry_after and retry_after.replace(".", "").isdigit() else None,
+        )
+
+
+class OllamaProvider:
+    name = "ollama"
+    style = "chat"
+    max_parallel = None
+
+    def __init__(
+        self, model: str, host: str | None, timeout: float, max_retries: int, backoff_seconds: float = 0.5
+    ) -> None:
+        self.model = model
+        # The client has no timeout by default: a hung server would hold a worker forever.
+        self._client = ollama.Client(host=host, timeout=timeout, event_hooks={"response": [_raise_on_429]})
+        self._retry = retry_policy(max_retries, backoff_seconds)
+
+    def complete(self, request: CompletionRequest) -> Completion:
+        for attempt in Retrying(**self._retry):
+            with attempt:
+                return self._chat(request)
+        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    def _chat(self, request: CompletionRequest) -> Completion:
+        prompt = request.prompt
+        started = time.perf_counter()
+        try:
+            response = self._client.chat(
+                model=self.model,
+                messages=[
+                    {"role": "system", "content": prompt.system},
+                    {"role": "user", "content": prompt.user},
+                ],
+                options={
+                    "temperature": request.temperature,
+                    "seed": request.seed,
+                    "num_predict": request.max_tokens,
+                },
+            )
+        except ollama.ResponseError as error:
+            if error.status_code >= 500:
+                raise ProviderUnavailable(f"Ollama failed: {error}", reason="server_error") from None
+            raise GenerationError(f"Ollama refused the request: {error}", reason="http_error") from None
+        except ConnectionError as error:
+            raise ProviderUnavailable(str(error), reason="connection") from None
+        except httpx.TimeoutException:
+            raise ProviderUnavailable("Ollama did not answer in time", reason="timeout") from None
+        except httpx.TransportError as error:
+            raise ProviderUnavailable(f"Ollama connection failed: {error!r}", reason="connection") from None
+        except ValueError as error:  # malformed JSON or a body that is not a chat response
+            raise GenerationError(f"Ollama sent an unreadable answer: {error}", reason="bad_response") from None
+        return Completion(
+            text=response.message.content or "",
+            prompt_tokens=response.prompt_eval_count or 0,
+            completion_tokens=response.eval_count or 0,
+            latency_ms=(time.perf_counter() - started) * 1000,
+        )

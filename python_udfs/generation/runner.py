@@ -1,0 +1,525 @@
+"""The generative step: work out which messages are missing, ask the model for them, keep the good ones.
+
+Determinism is what makes the cache work. A row's request depends only on: the settings (provider,
+model, parameters, seed), the prompt version, the campaign, the client's first name and segment,
+the client's earlier ok messages in the campaign, the ok messages of the previous round from the
+few clients just before it (by id), and the attempt number. Rounds run in order, each from the
+finished previous one, and duplicates within a round are decided in (campaign, client) order after
+every answer of a wave is in, never in arrival order. So a `--full-refresh`, or a re-run after a
+crash, rebuilds exactly the same requests, finds them in the cache, and calls the model only for
+what was never answered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+
+import duckdb
+import pyarrow as pa
+
+from python_udfs.errors import GenerationError, TooManyFailures
+from python_udfs.generation.cache import CachedAnswer, ResponseCache
+from python_udfs.generation.progress import Progress
+from python_udfs.generation.prompts import FEW_SHOT_EXAMPLES, PROMPT_VERSION, MessageContext, render_prompt
+from python_udfs.generation.providers import Completion, CompletionRequest, Provider, build_provider
+from python_udfs.generation.settings import Settings
+from python_udfs.generation.validation import DuplicateGuard, clean_message, validate_message
+
+__all__ = ["OUTPUT_SCHEMA", "Generator", "Job", "generate_missing"]
+
+OUTPUT_SCHEMA = pa.schema(
+    [
+        ("client_id", pa.int32()),
+        ("campaign_id", pa.string()),
+        ("round", pa.int32()),
+        ("message", pa.string()),
+        ("status", pa.string()),
+        ("error_reason", pa.string()),
+        ("provider", pa.string()),
+        ("model", pa.string()),
+        ("prompt_version", pa.string()),
+        ("prompt_hash", pa.string()),
+        ("attempts", pa.int32()),
+        ("prompt_tokens", pa.int64()),
+        ("completion_tokens", pa.int64()),
+        ("latency_ms", pa.float64()),
+        ("is_cached", pa.bool_()),
+        ("generated_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+DEFAULT_TEMPERATURE = 0.8
+# Rejections worth showing the model again: the regeneration is asked not to repeat them.
+_DUPLICATE_REASONS = ("duplicate_in_round", "duplicate_of_earlier_message", "copied_example")
+
+
+@dataclass
+class Job:
+    """One message to write, and what happened to it."""
+
+    context: MessageContext
+    seed_key: str
+    temperature: float
+    client_id: int | None = None
+    round: int = 0
+    attempts: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_ms: float = 0.0
+    is_cached: bool = True
+    avoid: list[str] = field(default_factory=list)
+    message: str | None = None
+    status: str | None = None
+    error_reason: str | None = None
+    prompt_hash: str | None = None
+    generated_at: datetime | None = None
+
+
+class _RateLimiter:
+    """At most `per_minute` request starts a minute, evenly spaced (thread-safe)."""
+
+    def __init__(self, per_minute: int) -> None:
+        self._interval = 60.0 / per_minute
+        self._next = time.monotonic()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        with self._lock:
+            start = max(self._next, time.monotonic())
+            self._next = start + self._interval
+        time.sleep(max(0.0, start - time.monotonic()))
+
+
+class Generator:
+    """Runs jobs through cache, model, cleaning, validation and bounded regeneration."""
+
+    def __init__(self, settings: Settings, provider: Provider, cache: ResponseCache, progress: Progress) -> None:
+        self.settings = settings
+        self.provider = provider
+        self.cache = cache
+        self.progress = progress
+        self.model_calls = 0
+        self._answers = 0
+        self._limiter = _RateLimiter(settings.requests_per_minute) if settings.requests_per_minute else None
+        self.workers = max(1, min(settings.max_concurrency, provider.max_parallel or settings.max_concurrency))
+        self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="llm")
+
+    def close(self, cancel: bool = False) -> None:
+        # On Ctrl-C: queued requests are dropped, the ones in flight finish into the cache.
+        self._executor.shutdown(wait=not cancel, cancel_futures=cancel)
+
+    def run(self, jobs: list[Job], check_duplicates: bool = True) -> None:
+        """Fill in each job's outcome. Jobs must come in a deterministic order."""
+        guards: dict[str, DuplicateGuard] = {}
+        pending = jobs
+        for attempt in range(1, self.settings.max_regenerations + 2):
+            if not pending:
+                break
+            requests = [self._request(job, attempt) for job in pending]
+            keys = [self._key(request) for request in requests]
+            answers: dict[int, CachedAnswer | Completion | GenerationError] = {}
+            cached = self.cache.lookup(keys)
+            for index, key in enumerate(keys):
+                if key in cached:
+                    answers[index] = cached[key]
+            if attempt == 1:
+                self.progress.rows_answered(len(answers), cached=True)
+            misses = {index for index in range(len(pending)) if index not in answers}
+            calls = [(index, requests[index], keys[index]) for index in sorted(misses)]
+            answers.update(self._call_all(calls, attempt))
+            retry = []
+            for index, job in enumerate(pending):
+                answer = answers[index]
+                job.attempts = attempt
+                job.prompt_hash = requests[index].prompt.sha256
+                if isinstance(answer, GenerationError):
+                    job.is_cached = False
+                    job.status, job.error_reason = "error", f"{answer.reason}: {answer}"
+                    self.progress.rows_failed(1)
+                    continue
+                self._account(job, answer, from_cache=index not in misses)
+                message = clean_message(answer.text)
+                context = job.context
+                reason = validate_message(message, context.first_name, context.max_characters)
+                if reason is None and check_duplicates:
+                    guard = guards.setdefault(context.campaign_id, _guard_for(context.campaign_id))
+                    reason = guard.check(message, context.first_name, context.earlier_messages)
+                    if reason is None:
+                        guard.add(message, context.first_name)
+                if reason is None:
+                    job.message, job.status, job.error_reason = message, "ok", None
+                    continue
+                job.error_reason = reason
+                if reason in _DUPLICATE_REASONS:
+                    job.avoid.append(message)
+                if attempt > self.settings.max_regenerations:
+                    job.status = "rejected"
+                    self.progress.rows_failed(1)
+                else:
+                    retry.append(job)
+            pending = retry
+
+    def _request(self, job: Job, attempt: int) -> CompletionRequest:
+        context = job.context
+        if job.avoid:
+            context = replace(context, ideas_to_avoid=(*context.ideas_to_avoid, *job.avoid[-2:]))
+        # A seed per row and attempt: same-named clients get different messages, a regeneration
+        # gets a new one, and the same row always sends the same request (hence the same cache key).
+        digest = hashlib.sha256(f"{self.settings.seed}|{job.seed_key}|{attempt}".encode()).digest()
+        seed = int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+        return CompletionRequest(
+            prompt=render_prompt(context, self.provider.style, variant=seed),
+            temperature=job.temperature,
+            max_tokens=self.settings.max_tokens,
+            seed=seed,
+        )
+
+    def _key(self, request: CompletionRequest) -> str:
+        parts = {
+            "provider": self.provider.name,
+            "model": self.provider.model,
+            "temperature": request.temperature,
+            "max_tokens": request.max_tokens,
+            "seed": request.seed,
+            "prompt_version": PROMPT_VERSION,
+            "prompt": request.prompt.text,
+        }
+        return hashlib.sha256(json.dumps(parts, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+    @staticmethod
+    def _account(job: Job, answer: CachedAnswer | Completion, from_cache: bool) -> None:
+        job.prompt_tokens += answer.prompt_tokens or 0
+        job.completion_tokens += answer.completion_tokens or 0
+        job.latency_ms += answer.latency_ms or 0.0
+        job.is_cached = job.is_cached and from_cache
+        job.generated_at = answer.created_at if isinstance(answer, CachedAnswer) else datetime.now(timezone.utc)
+
+    def _call_all(self, items: list[tuple[int, CompletionRequest, str]], attempt: int) -> dict:
+        """Send requests with at most `workers` in flight; each answer is cached as it arrives."""
+        results: dict[int, Completion | GenerationError] = {}
+        inflight: dict[Future, int] = {}
+        queue = iter(items)
+        exhausted = False
+        while inflight or not exhausted:
+            while not exhausted and len(inflight) < self.workers * 2:
+                item = next(queue, None)
+                if item is None:
+                    exhausted = True
+                    break
+                index, request, key = item
+                inflight[self._executor.submit(self._call, request, key)] = index
+            if not inflight:
+                break
+            finished, _ = wait(inflight, timeout=0.5, return_when=FIRST_COMPLETED)
+            for future in finished:
+                results[inflight.pop(future)] = result = future.result()
+                self.model_calls += 1
+                self._answers += not isinstance(result, GenerationError)
+                self.progress.call_finished()
+                if attempt == 1:
+                    self.progress.rows_answered(1, cached=False)
+            self._fail_fast(results)
+            self.progress.tick()
+        return results
+
+    def _fail_fast(self, results: dict) -> None:
+        # A dead server or a wrong model name fails every call: stop after a handful, not after all.
+        if self._answers == 0 and self.model_calls >= max(20, 2 * self.workers):
+            raise TooManyFailures(
+                f"the first {self.model_calls} model calls all failed; stopping",
+                _count_reasons(r.reason for r in results.values() if isinstance(r, GenerationError)),
+            )
+
+    def _call(self, request: CompletionRequest, key: str) -> Completion | GenerationError:
+        if self._limiter:
+            self._limiter.acquire()
+        try:
+            completion = self.provider.complete(request)
+        except GenerationError as error:
+            return error
+        except Exception as error:  # one row's surprise must not end the run: it is recorded instead
+            return GenerationError(f"unexpected {type(error).__name__}", reason="unexpected")
+        self.cache.put(
+            key,
+            provider=self.provider.name,
+            model=self.provider.model,
+            prompt_version=PROMPT_VERSION,
+            prompt_hash=request.prompt.sha256,
+            completion=completion,
+            created_at=datetime.now(timezone.utc),
+        )
+        return completion
+
+
+def _guard_for(campaign_id: str) -> DuplicateGuard:
+    _, examples = FEW_SHOT_EXAMPLES.get(campaign_id, ("", ()))
+    return DuplicateGuard(examples)
+
+
+def _count_reasons(reasons) -> dict[str, int]:
+    return dict(Counter(reasons).most_common())
+
+
+def _as_arrow(data) -> pa.Table | None:
+    """Arrow from what dbt-duckdb hands over: a relation, a record batch reader or a table."""
+    if data is None or isinstance(data, pa.Table):
+        return data
+    if isinstance(data, duckdb.DuckDBPyRelation):
+        return data.to_arrow_table()
+    if isinstance(data, pa.RecordBatchReader):
+        return data.read_all()
+    return pa.table(data)
+
+
+def generate_missing(
+    clients,
+    campaigns,
+    existing=None,
+    settings: Settings | dict | None = None,
+    *,
+    connection: duckdb.DuckDBPyConnection | None = None,
+    provider: Provider | None = None,
+    progress_label: str = "marketing_messages",
+) -> pa.Table:
+    """New rows of `marketing_messages` (OUTPUT_SCHEMA) for every missing (client, campaign, round).
+
+    `clients` needs client_id, first_name and segment; `campaigns` the seed's columns; `existing`
+    the model's current rows (None on a first run or a full refresh). Rows already `ok` are kept;
+    rejected and error rows are tried again (a rejected one replays from the cache: no new call).
+    `connection` must have the cache attached as `llm_cache`; without it the cache is in memory.
+    """
+    settings = settings if isinstance(settings, Settings) else Settings.from_config(settings)
+    if connection is None:
+        connection = duckdb.connect()
+        connection.execute("attach ':memory:' as llm_cache")
+    work = duckdb.connect()
+    work.register("clients_in", _as_arrow(clients))
+    work.register("campaigns_in", _as_arrow(campaigns))
+    work.register("existing_in", _as_arrow(existing) or OUTPUT_SCHEMA.empty_table())
+    total = _plan(work, settings)
+
+    provider = provider or build_provider(settings)
+    cache = ResponseCache(connection)
+    progress = Progress(total, label=progress_label)
+    generator = Generator(settings, provider, cache, progress)
+    started = datetime.now(timezone.utc)
+    jobs: list[Job] = []
+    status = "failed"
+    try:
+        for round_number in range(1, settings.rounds + 1):
+            round_jobs = _round_jobs(work, settings, round_number)
+            generator.run(round_jobs)
+            jobs.extend(round_jobs)
+            _remember_ok(work, round_jobs)
+            _check_failures(jobs, settings)
+        status = "completed"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    finally:
+        generator.close(cancel=True)
+        cache.flush()
+        counts = Counter(job.status for job in jobs)
+        progress.summary(counts["ok"], counts["rejected"], counts["error"], generator.model_calls)
+        cache.log_run(
+            {
+                "run_id": str(uuid.uuid4()),
+                "started_at": started,
+                "finished_at": datetime.now(timezone.utc),
+                "status": status,
+                "rows_requested": total,
+                "served_from_cache": sum(job.is_cached and job.status is not None for job in jobs),
+                "model_calls": generator.model_calls,
+                "ok": counts["ok"],
+                "rejected": counts["rejected"],
+                "error": counts["error"],
+                "prompt_tokens": sum(job.prompt_tokens for job in jobs),
+                "completion_tokens": sum(job.completion_tokens for job in jobs),
+                "seconds": (datetime.now(timezone.utc) - started).total_seconds(),
+                "provider": provider.name,
+                "model": provider.model,
+            }
+        )
+        cache.close()
+    return _to_arrow(jobs, provider)
+
+
+def _plan(work: duckdb.DuckDBPyConnection, settings: Settings) -> int:
+    """Every (client, campaign, round) the settings ask for, and the ok messages already written."""
+    client_filter = ""
+    if settings.only_client_ids:
+        client_filter = f"and c.client_id in ({', '.join(str(int(i)) for i in settings.only_client_ids)})"
+    campaign_ids = list(settings.campaigns) if settings.campaigns else None
+    segment = "c.segment" if "segment" in work.table("clients_in").columns else "null"
+    work.execute(
+        f"""
+        create temp table targets as
+        select
+            cast(c.client_id as integer) as client_id,
+            c.first_name,
+            {segment} as segment,
+            k.campaign_id,
+            k.instructions,
+            k.max_characters,
+            k.temperature,
+            cast(r.round as integer) as round
+        from clients_in as c
+        cross join campaigns_in as k
+        cross join range(1, {int(settings.rounds) + 1}) as r (round)
+        where k.kind = 'generated'
+            and coalesce(k.is_active, true)
+            and (cast($campaigns as varchar[]) is null or list_contains($campaigns, k.campaign_id))
+            and nullif(trim(c.first_name), '') is not null
+            {client_filter}
+        """,
+        {"campaigns": campaign_ids},
+    )
+    work.execute(
+        """
+        create temp table messages as
+        select client_id, campaign_id, round, message
+        from existing_in
+        where status = 'ok'
+        """
+    )
+    return work.execute(
+        """
+        select count(*) from targets as t
+        anti join messages as m using (client_id, campaign_id, round)
+        """
+    ).fetchone()[0]
+
+
+def _round_jobs(work: duckdb.DuckDBPyConnection, settings: Settings, round_number: int) -> list[Job]:
+    """The round's missing rows with their context, in (campaign, client) order."""
+    rows = work.execute(
+        f"""
+        with
+
+        todo as (
+            select t.*
+            from targets as t
+            anti join messages as m using (client_id, campaign_id, round)
+            where t.round = {round_number}
+        ),
+
+        history as (
+            select client_id, campaign_id, list(message order by round desc) as earlier_messages
+            from messages
+            where round < {round_number}
+            group by client_id, campaign_id
+        ),
+
+        -- Recent ideas: the previous round's messages of the few clients just before this one.
+        previous as (
+            select
+                campaign_id,
+                client_id,
+                list(message) over (
+                    partition by campaign_id order by client_id
+                    rows between {max(settings.ideas_size - 1, 0)} preceding and current row
+                ) as ideas
+            from messages
+            where round = {round_number - 1}
+        )
+
+        select
+            todo.*,
+            coalesce(history.earlier_messages[1:{settings.history_size}], []) as earlier_messages,
+            coalesce(previous.ideas, []) as ideas
+        from todo
+        left join history using (client_id, campaign_id)
+        asof left join previous
+            on todo.campaign_id = previous.campaign_id and todo.client_id > previous.client_id
+        order by todo.campaign_id, todo.client_id
+        """
+    ).fetch_arrow_table()
+    columns = rows.to_pydict()
+    jobs = []
+    for index in range(rows.num_rows):
+        campaign_id = columns["campaign_id"][index]
+        temperature = settings.temperature
+        if temperature is None:
+            temperature = columns["temperature"][index]
+        context = MessageContext(
+            campaign_id=campaign_id,
+            instructions=columns["instructions"][index] or "",
+            max_characters=columns["max_characters"][index] or 160,
+            first_name=columns["first_name"][index],
+            segment=columns["segment"][index],
+            earlier_messages=tuple(columns["earlier_messages"][index]),
+            ideas_to_avoid=tuple(columns["ideas"][index][: settings.ideas_size] if settings.ideas_size else ()),
+        )
+        client_id = columns["client_id"][index]
+        jobs.append(
+            Job(
+                context=context,
+                seed_key=f"{client_id}|{campaign_id}|{round_number}",
+                temperature=DEFAULT_TEMPERATURE if temperature is None else float(temperature),
+                client_id=client_id,
+                round=round_number,
+            )
+        )
+    return jobs
+
+
+def _remember_ok(work: duckdb.DuckDBPyConnection, jobs: list[Job]) -> None:
+    """Add the round's ok messages to the context the next round reads."""
+    ok = [job for job in jobs if job.status == "ok"]
+    if not ok:
+        return
+    new = pa.table(
+        {
+            "client_id": pa.array([job.client_id for job in ok], pa.int32()),
+            "campaign_id": [job.context.campaign_id for job in ok],
+            "round": pa.array([job.round for job in ok], pa.int32()),
+            "message": [job.message for job in ok],
+        }
+    )
+    work.register("new_ok", new)
+    work.execute("insert into messages select * from new_ok")
+    work.unregister("new_ok")
+
+
+def _check_failures(jobs: list[Job], settings: Settings) -> None:
+    failed = [job for job in jobs if job.status != "ok"]
+    if jobs and len(failed) / len(jobs) > settings.max_failure_share:
+        reasons = _count_reasons(job.error_reason.split(":")[0] for job in failed)
+        detail = ", ".join(f"{reason} {count}" for reason, count in reasons.items())
+        raise TooManyFailures(
+            f"{len(failed)} of {len(jobs)} messages failed (more than {settings.max_failure_share:.0%}): "
+            f"{detail}. Answers received so far are cached: fix the cause and run again to resume.",
+            reasons,
+        )
+
+
+def _to_arrow(jobs: list[Job], provider: Provider) -> pa.Table:
+    return pa.table(
+        {
+            "client_id": [job.client_id for job in jobs],
+            "campaign_id": [job.context.campaign_id for job in jobs],
+            "round": [job.round for job in jobs],
+            "message": [job.message for job in jobs],
+            "status": [job.status for job in jobs],
+            "error_reason": [job.error_reason for job in jobs],
+            "provider": [provider.name] * len(jobs),
+            "model": [provider.model] * len(jobs),
+            "prompt_version": [PROMPT_VERSION] * len(jobs),
+            "prompt_hash": [job.prompt_hash for job in jobs],
+            "attempts": [job.attempts for job in jobs],
+            "prompt_tokens": [job.prompt_tokens for job in jobs],
+            "completion_tokens": [job.completion_tokens for job in jobs],
+            "latency_ms": [round(job.latency_ms, 1) for job in jobs],
+            "is_cached": [job.is_cached for job in jobs],
+            "generated_at": [job.generated_at for job in jobs],
+        },
+        schema=OUTPUT_SCHEMA,
+    )

@@ -1,0 +1,83 @@
+"""The main job in one command: check inputs, extract, `dbt build`, push back, show the results.
+
+    python -m python_udfs.pipeline [--push] [--no-show] [-- extra dbt build arguments]
+
+Each step fails with one clear line and exit status 1; nothing is half-written, since every
+model answer is cached as it arrives and a re-run picks up where the last one stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+
+from python_udfs.database import cache_path, check_database_free, database_path
+from python_udfs.errors import MarketingError
+
+__all__ = ["main"]
+
+SHOW_MESSAGES_SQL = """
+select client_id, first_name, message_number, campaign_id, message
+from client_marketing_messages
+order by client_id, message_number
+"""
+
+
+def _dbt_executable() -> str:
+    beside_python = Path(sys.executable).with_name("dbt")
+    return str(beside_python) if beside_python.exists() else (shutil.which("dbt") or "dbt")
+
+
+def run_dbt_build(extra_args: list[str]) -> None:
+    command = [_dbt_executable(), "build", *extra_args]
+    print(f"$ {' '.join(command)}", flush=True)
+    if subprocess.run(command, check=False).returncode != 0:
+        raise MarketingError("dbt build failed: the lines above name the model or test and the rows.")
+
+
+def show_messages(path: Path) -> None:
+    """Print every client's messages, welcome first, the way the original example printed them."""
+    with duckdb.connect(str(path), read_only=True) as connection:
+        rows = connection.execute(SHOW_MESSAGES_SQL).fetchall()
+    current = None
+    for client_id, first_name, _number, campaign_id, message in rows:
+        if client_id != current:
+            print(f"Cliente {client_id}: {first_name}")
+            current = client_id
+        print(f"  [{campaign_id}] {message}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m python_udfs.pipeline", description=__doc__)
+    parser.add_argument("--push", action="store_true", help="push new investment tips back to the CRM")
+    parser.add_argument("--no-show", action="store_true", help="don't print the messages at the end")
+    parser.add_argument("dbt_args", nargs="*", help="passed to `dbt build` (after --)")
+    args = parser.parse_args(argv)
+
+    db_path = database_path()
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    cache_path().parent.mkdir(parents=True, exist_ok=True)
+    try:
+        check_database_free(db_path)
+        check_database_free(cache_path())
+        run_dbt_build(args.dbt_args)
+        if not args.no_show:
+            show_messages(db_path)
+    except MarketingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: every answer received so far is cached; run again to resume.", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("DBT_PROFILES_DIR", str(Path.cwd()))
+    sys.exit(main())
