@@ -96,13 +96,22 @@ def median(values: list[float]) -> float:
 
 def machine_info() -> dict:
     memory_kb = next(
-        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
     )
     cpu_model = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in line),
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if "model name" in line
+        ),
         platform.processor(),
     )
-    versions = {name: metadata.version(name) for name in ("duckdb", "dbt-core", "dbt-duckdb", "openai", "llama_cpp_python")}
+    versions = {
+        name: metadata.version(name)
+        for name in ("duckdb", "dbt-core", "dbt-duckdb", "openai", "llama_cpp_python")
+    }
     return {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu_count": os.cpu_count(),

@@ -1,7 +1,8 @@
 -- The project's shaping as one plain DuckDB SQL script, the yardstick for `dbt build` in make bench:
 -- read the CSV exports, normalise, validate and mask the CPF, dedupe, join accounts, segment, write the
--- welcome message and join every client to its messages. No dbt, no Python, no data tests.
--- Placeholders filled by bench/run.py: {clients_csv}, {accounts_csv}, {messages_parquet}.
+-- welcome message, join every client to its messages and export the CRM load (Parquet and JSON).
+-- No dbt, no Python, no data tests. Placeholders filled by bench/run.py with str.format:
+-- {clients_csv}, {accounts_csv}, {messages_parquet}, {export_dir}.
 -- The CPF macros (python_udfs/cpf.py) are registered first: they expand to plain SQL.
 
 create or replace table clients as
@@ -10,7 +11,7 @@ with
 raw_clients as (
     select
         cast(trim(id) as integer) as client_id,
-        nullif(trim(regexp_replace(nome, '[\s\x{00A0}]+', ' ', 'g')), '') as client_name,
+        nullif(trim(regexp_replace(nome, '[\s\x{{00A0}}]+', ' ', 'g')), '') as client_name,
         cpf_normalise("CPF") as cpf
     from read_csv('{clients_csv}', delim = ';', header = true, all_varchar = true)
 ),
@@ -60,12 +61,13 @@ welcome as (
         'welcome' as campaign_id,
         0 as round,
         'Olá ' || coalesce(first_name, 'cliente')
-        || ', bem vindo ao nosso marketplace! Aproveite nossas ofertas exclusivas!' as message
+        || ', bem vindo ao nosso marketplace! Aproveite nossas ofertas exclusivas!' as message,
+        0 as position_group
     from clients
 ),
 
 generated as (
-    select client_id, campaign_id, round, message
+    select client_id, campaign_id, round, message, 1 as position_group
     from read_parquet('{messages_parquet}')
     where status = 'ok'
 ),
@@ -79,9 +81,27 @@ all_messages as (
 select
     c.client_id,
     c.first_name,
-    c.segment,
-    row_number() over (partition by c.client_id order by m.round, m.campaign_id) as message_number,
+    c.cpf_masked,
     m.campaign_id,
+    m.round,
+    row_number() over (
+        partition by c.client_id order by m.position_group, m.campaign_id, m.round
+    ) as message_number,
     m.message
 from clients as c
 inner join all_messages as m on c.client_id = m.client_id;
+
+-- The CRM load, as the project exports it: one row per client with its messages in order.
+copy (
+    select
+        client_id,
+        any_value(first_name) as first_name,
+        any_value(cpf_masked) as cpf_masked,
+        list({{'campaign_id': campaign_id, 'round': round, 'message': message}} order by message_number)
+            as messages
+    from client_marketing_messages
+    group by client_id
+) to '{export_dir}/crm_export.parquet' (format parquet);
+
+copy (select * from read_parquet('{export_dir}/crm_export.parquet'))
+to '{export_dir}/crm_export.json' (format json, array true);

@@ -22,14 +22,15 @@ import duckdb
 
 __all__ = ["MACROS", "MACRO_NAMES", "register_cpf_macros"]
 
-# Characters removed anywhere in the input: '.', '-', space, tab, line feed, carriage return.
-_SEPARATORS = "'.- ' || chr(9) || chr(10) || chr(13)"
+# Removed anywhere in the input: '.', '-', space, tab, line feed, carriage return (RE2 escapes).
+# regexp_replace with a character class is faster here than translate() or chained replace().
+_STRIPPED = r"regexp_replace(cast(value as varchar), '[-. \t\n\r]', '', 'g')"
 
 CPF_NORMALISE = f"""
 create or replace macro cpf_normalise(value) as (
     case
-        when regexp_full_match(translate(cast(value as varchar), {_SEPARATORS}, ''), '[0-9]{{9,11}}')
-            then lpad(translate(cast(value as varchar), {_SEPARATORS}, ''), 11, '0')
+        when regexp_full_match({_STRIPPED}, '[0-9]{{9,11}}')
+            then lpad({_STRIPPED}, 11, '0')
     end
 )
 """

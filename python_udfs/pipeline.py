@@ -17,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 
+from python_udfs.crm import CrmSettings, extract, push_tips
 from python_udfs.database import cache_path, check_database_free, database_path
 from python_udfs.errors import MarketingError
 
@@ -66,7 +67,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_database_free(db_path)
         check_database_free(cache_path())
+        crm_settings = CrmSettings.from_environment()
+        print(extract(crm_settings).line(), flush=True)
         run_dbt_build(args.dbt_args)
+        if args.push:
+            summary = push_tips(crm_settings)
+            print(summary.line(), flush=True)
+            if summary.has_failures:
+                raise MarketingError("some tips were not pushed: the line above says which; run again to retry.")
         if not args.no_show:
             show_messages(db_path)
     except MarketingError as error:

@@ -178,7 +178,9 @@ copy (
 """
 
 
-def generate(out_dir: Path, clients: int, *, first_id: int = 1, seed: int = 42, suffix: str = "") -> GeneratedFiles:
+def generate(
+    out_dir: Path, clients: int, *, first_id: int = 1, seed: int = 42, suffix: str = ""
+) -> GeneratedFiles:
     """Write `clients{suffix}.csv` and `accounts{suffix}.csv` for ids first_id .. first_id+clients-1."""
     started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)

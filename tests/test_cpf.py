@@ -223,12 +223,25 @@ def test_plugin_registers_the_macros_on_a_fresh_connection():
     plugin = Plugin(name="plugin", plugin_config={}, credentials=None)  # as dbt-duckdb's create() does
     connection = duckdb.connect()
     plugin.configure_connection(connection)
-    plugin.configure_connection(connection)  # every connection dbt opens: replacing is fine
     assert set(MACRO_NAMES) <= macro_names(connection)
     assert connection.execute("select cpf_mask('98765432100'), cpf_is_valid('98765432100')").fetchone() == (
         "***.654.321-**",
         True,
     )
+
+
+def test_plugin_configures_each_reopening_of_the_same_file(tmp_path):
+    plugin = Plugin(name="plugin", plugin_config={}, credentials=None)
+    path = str(tmp_path / "marketing.duckdb")
+    for _ in range(2):  # dbt-duckdb closes the file when idle and opens it again later
+        with duckdb.connect(path) as connection:
+            plugin.configure_connection(connection)
+            assert set(MACRO_NAMES) <= macro_names(connection)
+
+
+def test_registering_twice_on_one_connection_replaces_the_macros(conn):
+    register_cpf_macros(conn)
+    assert set(MACRO_NAMES) <= macro_names(conn)
 
 
 def test_macros_are_stored_in_the_file_so_views_read_without_the_plugin(tmp_path):

@@ -165,3 +165,10 @@ def test_an_id_that_is_not_a_number_names_the_line(tmp_path):
     settings.user_ids_csv.write_text("UserID\n1\nabc\n")
     with pytest.raises(InputFileError, match=r"SDW2023.csv, line 3: `abc` is not a user id"):
         extract(settings)
+
+
+def test_an_address_that_is_not_a_url_is_a_clear_error_not_a_fallback(capsys):
+    assert main(["extract", "--api-url", "crm.example.com"]) == 1
+    assert capsys.readouterr().err.startswith(
+        "error: CRM API URL 'crm.example.com' is not an http(s) address like https://crm.example.com"
+    )

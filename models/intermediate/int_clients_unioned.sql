@@ -12,6 +12,48 @@ accounts as (
 
 ),
 
+crm_users as (
+
+    select * from {{ ref('stg_crm__users') }}
+
+),
+
+crm_accounts as (
+
+    select * from {{ ref('stg_crm__accounts') }}
+
+),
+
+crm_cards as (
+
+    select * from {{ ref('stg_crm__cards') }}
+
+),
+
+clients_and_crm_users as (
+
+    -- The CRM's user ids are client ids: a CRM user missing from the seed/CSV is a client too.
+    select
+        client_id,
+        client_name,
+        cpf,
+        source_system
+
+    from clients
+
+    union all
+
+    select
+        client_id,
+        client_name,
+        null as cpf,
+        'crm' as source_system
+
+    from crm_users
+    where client_id not in (select clients.client_id from clients)
+
+),
+
 accounts_per_client as (
 
     select
@@ -26,6 +68,56 @@ accounts_per_client as (
 
 ),
 
+crm_bank_data as (
+
+    -- One account and one card per CRM user at most (both tested unique per client).
+    select
+        crm_users.client_id,
+        count(crm_accounts.account_id) as account_count,
+        sum(crm_accounts.balance) as balance,
+        sum(crm_accounts.credit_limit) as credit_limit,
+        sum(crm_cards.card_limit) as card_limit,
+        bool_or(crm_users.is_mock) as is_mock
+
+    from crm_users
+    left join crm_accounts
+        on crm_users.client_id = crm_accounts.client_id
+    left join crm_cards
+        on crm_users.client_id = crm_cards.client_id
+    group by crm_users.client_id
+
+),
+
+bank_data as (
+
+    -- The CRM, when it knows the client, is the source of truth for the bank data.
+    select
+        client_id,
+        account_count,
+        balance,
+        credit_limit,
+        card_limit,
+        is_mock,
+        'crm' as bank_data_source
+
+    from crm_bank_data
+
+    union all
+
+    select
+        client_id,
+        account_count,
+        balance,
+        credit_limit,
+        card_limit,
+        false as is_mock,
+        'accounts' as bank_data_source
+
+    from accounts_per_client
+    where client_id not in (select crm_bank_data.client_id from crm_bank_data)
+
+),
+
 joined as (
 
     select
@@ -33,14 +125,16 @@ joined as (
         clients.client_name,
         clients.cpf,
         clients.source_system,
-        coalesce(accounts_per_client.account_count, 0) as account_count,
-        accounts_per_client.balance,
-        accounts_per_client.credit_limit,
-        accounts_per_client.card_limit
+        bank_data.bank_data_source,
+        coalesce(bank_data.is_mock, false) as has_mock_crm_data,
+        coalesce(bank_data.account_count, 0) as account_count,
+        bank_data.balance,
+        bank_data.credit_limit,
+        bank_data.card_limit
 
-    from clients
-    left join accounts_per_client
-        on clients.client_id = accounts_per_client.client_id
+    from clients_and_crm_users as clients
+    left join bank_data
+        on clients.client_id = bank_data.client_id
 
 ),
 

@@ -24,7 +24,9 @@ final as (
             else 'basico'
         end as segment,
         account_count,
-        source_system
+        source_system,
+        bank_data_source,
+        has_mock_crm_data
 
     from clients
 

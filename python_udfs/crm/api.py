@@ -38,6 +38,13 @@ class CrmSettings:
     backoff_seconds: float = 1.0
     concurrency: int = 4
 
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.api_url or "")
+        if self.api_url and (parts.scheme not in ("http", "https") or not parts.hostname):
+            raise MarketingError(
+                f"CRM API URL {self.display_url!r} is not an http(s) address like https://crm.example.com"
+            )
+
     @classmethod
     def from_environment(cls, api_url: str | None = None) -> CrmSettings:
         """Settings from `CRM_*` variables; `api_url`, when given, wins over `CRM_API_URL`."""

@@ -110,7 +110,6 @@ def _refusal(method: str, status: int) -> str:
 
 def push_tip(client: Client, settings: CrmSettings, tip: dict) -> PushOutcome:
     """Append the tip to the user's news unless it is there already. `ApiUnreachable` if no answer."""
-
     url = settings.user_url(tip["client_id"])
     try:
         current = client.get(url)

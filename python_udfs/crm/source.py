@@ -216,6 +216,8 @@ def crm_source(
 def extract(settings: CrmSettings) -> ExtractSummary:
     """Fetch the users (or fall back to the mock) and load them into `crm_raw`."""
     user_ids = read_user_ids(settings.user_ids_csv)
+    settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    check_database_free(settings.duckdb_path)
     extracted_at = datetime.now(timezone.utc)
     fallback_reason = None
     if not settings.api_url:
@@ -229,8 +231,6 @@ def extract(settings: CrmSettings) -> ExtractSummary:
         fetched = mock_users_for(user_ids, read_mock_users(settings.mock_users_csv))
     extracted_from = "mock" if fallback_reason else "api"
 
-    settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
-    check_database_free(settings.duckdb_path)
     pipeline = dlt.pipeline(
         pipeline_name="crm_extract",
         destination=dlt.destinations.duckdb(str(settings.duckdb_path)),

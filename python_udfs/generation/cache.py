@@ -113,7 +113,7 @@ class ResponseCache:
                 semi join _requested_keys as k on r.request_hash = k.request_hash
                 qualify row_number() over (partition by r.request_hash order by r.created_at desc) = 1
                 """
-            ).fetch_arrow_table()
+            ).to_arrow_table()
         finally:
             self._cursor.unregister("_requested_keys")
         columns = found.to_pydict()

@@ -441,7 +441,7 @@ def _round_jobs(work: duckdb.DuckDBPyConnection, settings: Settings, round_numbe
             on todo.campaign_id = previous.campaign_id and todo.client_id > previous.client_id
         order by todo.campaign_id, todo.client_id
         """
-    ).fetch_arrow_table()
+    ).to_arrow_table()
     columns = rows.to_pydict()
     jobs = []
     for index in range(rows.num_rows):

@@ -78,7 +78,9 @@ def validate_message(message: str, first_name: str, max_characters: int) -> str 
     if len(message) > max_characters:
         return f"too_long: {len(message)} > {max_characters} characters"
     name_words = _words(first_name)
-    if not name_words or name_words[0] not in _words(message):
+    # Accents count here: "Lúcia" must be greeted as "Lúcia", not "Lucia".
+    greeting = re.findall(r"\w+", first_name.casefold())[:1]
+    if not greeting or greeting[0] not in re.findall(r"\w+", message.casefold()):
         return "missing_first_name"
     if _URL.search(message):
         return "contains_url"

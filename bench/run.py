@@ -1,0 +1,676 @@
+"""`make bench`: the project against the original approach, the model server and plain SQL, in one run.
+
+    .venv/bin/python -m bench.run [--quick] [--workdir /tmp/marketing-bench]
+
+Writes `docs/BENCHMARKS.md` and `bench/results/latest.json`. Scratch files (generated CSVs, DuckDB
+files, exports) go to the work directory, never to `data/`. `--quick` shrinks every size to check
+the script itself in a minute; its results are not written over the committed ones unless asked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from bench import bench_cpf
+from bench.baseline import SYSTEM_PROMPT, run_baseline, user_prompt
+from bench.measure import Measured, machine_info, median, run_measured
+from bench.prefill import campaigns_table, prefill_cache
+from python_udfs.cpf import MACROS
+from python_udfs.generation import generate_missing
+from python_udfs.generation.providers.local import LocalProvider, default_gguf_path
+from python_udfs.generation.settings import Settings
+from testkit.datagen import generate
+from testkit.llm_server import LLMServer, portuguese_message
+
+ROOT = Path(__file__).resolve().parents[1]
+PLAIN_SQL = (ROOT / "bench" / "plain_shaping.sql").read_text(encoding="utf-8")
+CAMPAIGNS_SEED = ROOT / "seeds" / "campaigns.csv"
+# The campaign the original example ran: throughput, tokens and the embedded model use only it.
+ORIGINAL_CAMPAIGN = "christmas_gifts"
+SERVER_LATENCY_MS = 50
+SERVER_CONCURRENCY = 16
+SERVER_CEILING = SERVER_CONCURRENCY / (SERVER_LATENCY_MS / 1000)
+CONTEXT_WINDOWS = (8_192, 131_072)
+# Gemma 3 chat turns: the tokens around each message's content (<start_of_turn>, role, <end_of_turn>).
+GEMMA_TURN = "<start_of_turn>{role}\n{content}<end_of_turn>\n"
+# The staging test that fails the build on duplicated client ids; generated exports have 1% of them
+# on purpose (staging keeps one row each), so the benchmark builds without this one test.
+DUPLICATE_ID_TEST = "expression_is_true_stg_clients_source_row_count___1"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Sizes for one run: the full benchmark, or --quick to check the script."""
+
+    throughput_clients: int = 1_000
+    baseline_clients: int = 200
+    token_sizes: tuple[int, ...] = (100, 1_000, 10_000)
+    baseline_measured_sizes: tuple[int, ...] = (100, 1_000)
+    scale_sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)
+    server_scale_clients: int = 10_000
+    embedded_clients: int = 50
+    repeats: int = 3
+    cpf_rows: int = 1_000_000
+
+
+QUICK = Plan(
+    throughput_clients=200,
+    baseline_clients=40,
+    token_sizes=(100, 300, 1_000),
+    baseline_measured_sizes=(100, 300),
+    scale_sizes=(2_000, 10_000),
+    server_scale_clients=1_000,
+    embedded_clients=5,
+    repeats=1,
+    cpf_rows=100_000,
+)
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# -- inputs ---------------------------------------------------------------------------------------
+
+
+def plain_statements(**paths: Path) -> list[str]:
+    script = PLAIN_SQL.format(**{name: str(path) for name, path in paths.items()})
+    return [statement for statement in script.split(";\n") if statement.strip()]
+
+
+def shaped_clients(imports: Path) -> pa.Table:
+    """client_id, first_name and segment as the `clients` mart has them (plain SQL's first statement)."""
+    with duckdb.connect() as connection:
+        for sql in MACROS.values():
+            connection.execute(sql)
+        statement = plain_statements(
+            clients_csv=imports / "clients*.csv",
+            accounts_csv=imports / "accounts*.csv",
+            messages_parquet=Path("unused"),
+            export_dir=Path("unused"),
+        )[0]
+        connection.execute(statement)
+        return connection.execute(
+            "select client_id, first_name, segment from clients order by client_id"
+        ).fetch_arrow_table()
+
+
+def cached_connection(cache_file: Path) -> duckdb.DuckDBPyConnection:
+    connection = duckdb.connect()
+    connection.execute(f"attach '{cache_file}' as llm_cache")
+    return connection
+
+
+def server_settings(server: LLMServer, **overrides) -> Settings:
+    return Settings(
+        provider="openai", base_url=server.openai_url, max_concurrency=SERVER_CONCURRENCY, **overrides
+    )
+
+
+# -- 1. throughput and 2. prompt tokens -----------------------------------------------------------
+
+
+def project_run(clients: pa.Table, server: LLMServer, scratch: Path) -> dict:
+    """The generation runner on `clients` against `server`, with a fresh cache file."""
+    cache_file = scratch / f"cache-{time.monotonic_ns()}.duckdb"
+    requests, tokens = server.requests, server.prompt_tokens
+    with cached_connection(cache_file) as connection:
+        started = time.perf_counter()
+        rows = generate_missing(
+            clients,
+            campaigns_table(CAMPAIGNS_SEED),
+            settings=server_settings(server, campaigns=(ORIGINAL_CAMPAIGN,)),
+            connection=connection,
+        )
+        seconds = time.perf_counter() - started
+    cache_file.unlink()
+    calls = server.requests - requests
+    ok = rows.column("status").to_pylist().count("ok")
+    return {
+        "messages": rows.num_rows,
+        "ok": ok,
+        "model_calls": calls,
+        "seconds": seconds,
+        "messages_per_second": rows.num_rows / seconds,
+        "prompt_tokens": server.prompt_tokens - tokens,
+        "prompt_tokens_per_call": (server.prompt_tokens - tokens) / calls if calls else 0,
+    }
+
+
+def throughput(clients: pa.Table, plan: Plan, scratch: Path) -> dict:
+    project_clients = clients.slice(0, plan.throughput_clients)
+    names = project_clients.column("first_name").to_pylist()[: plan.baseline_clients]
+    with LLMServer(latency_ms=SERVER_LATENCY_MS, concurrency=SERVER_CONCURRENCY) as server:
+        runs = []
+        for repeat in range(plan.repeats):
+            runs.append(project_run(project_clients, server, scratch))
+            log(f"throughput: project run {repeat + 1}: {runs[-1]['messages_per_second']:.0f} msgs/s")
+        baseline = run_baseline(names, base_url=server.url, api="ollama")
+        log(f"throughput: baseline {baseline.messages_per_second:.1f} msgs/s")
+    project_rate = median([run["messages_per_second"] for run in runs])
+    return {
+        "server": {
+            "latency_ms": SERVER_LATENCY_MS,
+            "concurrency": SERVER_CONCURRENCY,
+            "ceiling": SERVER_CEILING,
+        },
+        "project": {"clients": plan.throughput_clients, "runs": runs, "messages_per_second": project_rate},
+        "baseline": {
+            "clients": len(names),
+            "seconds": baseline.seconds,
+            "messages_per_second": baseline.messages_per_second,
+        },
+        "speedup_vs_baseline": project_rate / baseline.messages_per_second,
+        "share_of_ceiling": project_rate / SERVER_CEILING,
+    }
+
+
+def _word_count(text: str) -> int:
+    """The loopback server's token count: whitespace-separated words."""
+    return len(text.split())
+
+
+def baseline_rendered_tokens(
+    names: list[str], count_tokens: Callable[[str, str], int], opening: int
+) -> list[int]:
+    """Prompt tokens of each baseline call, by rendering the shared history instead of calling.
+
+    The history's k-th call carries the system prompt, every earlier prompt and answer, and its own
+    prompt; answers are the loopback server's (its k-th answer is `portuguese_message(name, k)`).
+    `count_tokens(role, content)` counts one message; `opening` is what a prompt adds once.
+    """
+    total = opening + count_tokens("system", SYSTEM_PROMPT)
+    per_call = []
+    for number, name in enumerate(names, start=1):
+        prompt = count_tokens("user", user_prompt(name))
+        per_call.append(total + prompt)
+        total += prompt + count_tokens("assistant", portuguese_message(name, number))
+    return per_call
+
+
+def gemma_token_counter() -> Callable[[str, str], int]:
+    """Tokens of one chat message as Gemma 3 (the original's model family) sees it, template included."""
+    from llama_cpp import Llama
+
+    vocabulary = Llama(model_path=default_gguf_path(), vocab_only=True, verbose=False)
+
+    def count(role: str, content: str) -> int:
+        # Gemma has no system role: its template puts the system text in the first user turn.
+        turn = GEMMA_TURN.format(role="model" if role == "assistant" else "user", content=content)
+        return len(vocabulary.tokenize(turn.encode("utf-8"), add_bos=False, special=True))
+
+    return count
+
+
+def first_call_over(tokens: list[int], limit: int) -> int | None:
+    return next((number for number, count in enumerate(tokens, start=1) if count > limit), None)
+
+
+def prompt_tokens(clients: pa.Table, plan: Plan, scratch: Path) -> dict:
+    largest = max(plan.token_sizes)
+    names = clients.column("first_name").to_pylist()
+    # Long enough to reach a 128k context in Gemma tokens (about 40 tokens per exchange).
+    rendered_names = (names * (1 + 5_000 // len(names)))[: max(largest, 5_000)]
+    server_counts = baseline_rendered_tokens(rendered_names, lambda _role, text: _word_count(text), 0)
+    gemma = gemma_token_counter()
+    # <bos>, then the model's turn opened at the end of every prompt.
+    gemma_counts = baseline_rendered_tokens(rendered_names, gemma, 1 + 3)
+    sizes = []
+    for size in plan.token_sizes:
+        row = {"clients": size}
+        with LLMServer() as server:
+            project = project_run(clients.slice(0, size), server, scratch)
+            project_request = json.loads(server.bodies[-1])["messages"]
+        row["project_total"] = project["prompt_tokens"]
+        row["project_per_message"] = project["prompt_tokens"] / project["messages"]
+        row["project_model_calls"] = project["model_calls"]
+        baseline_total = sum(server_counts[:size])
+        if size in plan.baseline_measured_sizes:
+            with LLMServer() as server:
+                measured = run_baseline(names[:size], base_url=server.url, api="ollama")
+            row["baseline_measured_total"] = sum(measured.prompt_tokens)
+            row["baseline_rendered_matches_measured"] = measured.prompt_tokens == server_counts[:size]
+        row["baseline_total"] = baseline_total
+        row["baseline_per_message"] = baseline_total / size
+        row["baseline_last_message"] = server_counts[size - 1]
+        sizes.append(row)
+        log(
+            f"tokens: {size} clients: project {row['project_per_message']:.0f}/msg, baseline {row['baseline_per_message']:.0f}/msg"
+        )
+    project_gemma = 1 + 3 + sum(gemma(message["role"], message["content"]) for message in project_request)
+    return {
+        "counted_as": "the loopback server's count (whitespace-separated words of every message sent)",
+        "sizes": sizes,
+        "gemma3_tokens": {
+            "project_per_message": project_gemma,
+            "baseline_first_message": gemma_counts[0],
+            "baseline_message_1000": gemma_counts[999],
+            "baseline_overflows_at_message": {
+                str(limit): first_call_over(gemma_counts, limit) for limit in CONTEXT_WINDOWS
+            },
+        },
+    }
+
+
+# -- 3. scale and 4. re-runs ----------------------------------------------------------------------
+
+
+def dbt_build(workdir: Path, imports: Path, database: Path, cache: Path, server: LLMServer) -> Measured:
+    env = {
+        **os.environ,
+        "DBT_PROFILES_DIR": str(ROOT),
+        "MARKETING_DUCKDB_PATH": str(database),
+        "MARKETING_CACHE_PATH": str(cache),
+        "MARKETING_EXPORT_DIR": str(workdir / "exports"),
+        "MARKETING_PROVIDER": "openai",
+        "OPENAI_BASE_URL": server.openai_url,
+        "MARKETING_MAX_CONCURRENCY": str(SERVER_CONCURRENCY),
+    }
+    (workdir / "exports").mkdir(parents=True, exist_ok=True)
+    variables = {
+        "client_source": "csv",
+        "clients_csv_path": str(imports / "clients*.csv"),
+        "accounts_csv_path": str(imports / "accounts*.csv"),
+    }
+    command = [
+        str(Path(sys.executable).with_name("dbt")),
+        "build",
+        "--vars",
+        json.dumps(variables),
+        "--target-path",
+        str(workdir / "target"),
+        "--log-path",
+        str(workdir / "logs"),
+        "--exclude",
+        DUPLICATE_ID_TEST,
+    ]
+    result = run_measured(command, env=env, cwd=ROOT)
+    if result.returncode != 0:
+        raise RuntimeError(f"dbt build failed in {workdir}:\n{result.output[-4000:]}")
+    return result
+
+
+def plain_sql_run(workdir: Path, imports: Path, messages: Path) -> Measured:
+    export_dir = workdir / "plain_exports"
+    export_dir.mkdir(parents=True, exist_ok=True)
+    script = workdir / "plain_shaping.sql"
+    statements = [
+        *MACROS.values(),
+        *plain_statements(
+            clients_csv=imports / "clients*.csv",
+            accounts_csv=imports / "accounts*.csv",
+            messages_parquet=messages,
+            export_dir=export_dir,
+        ),
+    ]
+    script.write_text(";\n".join(statements) + ";\n", encoding="utf-8")
+    database = workdir / "plain.duckdb"
+    database.unlink(missing_ok=True)
+    result = run_measured(
+        [str(Path(sys.executable).with_name("duckdb")), str(database), "-bail", "-f", str(script)],
+        env=dict(os.environ),
+        cwd=workdir,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"plain SQL failed:\n{result.output[-4000:]}")
+    return result
+
+
+def fresh(path: Path) -> Path:
+    path.unlink(missing_ok=True)
+    Path(f"{path}.wal").unlink(missing_ok=True)
+    return path
+
+
+def scale_cached(size: int, plan: Plan, scratch: Path) -> dict:
+    workdir = scratch / f"scale-{size}"
+    imports = workdir / "imports"
+    generate(imports, size)
+    cache = fresh(workdir / "cache.duckdb")
+    with LLMServer() as server:
+        started = time.perf_counter()
+        messages = prefill_cache(
+            cache, shaped_clients(imports), campaigns_table(CAMPAIGNS_SEED), server_settings(server)
+        )
+        prefill_seconds = time.perf_counter() - started
+        messages_parquet = workdir / "messages.parquet"
+        pq.write_table(messages, messages_parquet)
+        log(f"scale {size:,}: prefilled {messages.num_rows:,} answers in {prefill_seconds:.1f} s")
+        builds, plains = [], []
+        for repeat in range(plan.repeats):
+            before = server.requests
+            builds.append(dbt_build(workdir, imports, fresh(workdir / "marketing.duckdb"), cache, server))
+            calls = server.requests - before
+            plains.append(plain_sql_run(workdir, imports, messages_parquet))
+            log(
+                f"scale {size:,} run {repeat + 1}: dbt {builds[-1].seconds:.1f} s "
+                f"{builds[-1].peak_rss_mb:.0f} MB, {calls} calls; plain SQL {plains[-1].seconds:.1f} s"
+            )
+            if calls:
+                raise RuntimeError(f"a fully cached build of {size:,} clients made {calls} model calls")
+    build_seconds = median([b.seconds for b in builds])
+    plain_seconds = median([p.seconds for p in plains])
+    return {
+        "clients": size,
+        "messages": messages.num_rows,
+        "prefill_seconds": prefill_seconds,
+        "dbt_seconds": build_seconds,
+        "dbt_runs_seconds": [b.seconds for b in builds],
+        "dbt_peak_mb": max(b.peak_rss_mb for b in builds),
+        "plain_sql_seconds": plain_seconds,
+        "plain_sql_peak_mb": max(p.peak_rss_mb for p in plains),
+        "ratio_to_plain_sql": build_seconds / plain_seconds,
+        "model_calls": 0,
+    }
+
+
+def scale_with_server(plan: Plan, scratch: Path) -> dict:
+    """A first build against the latency server, then an unchanged re-run and one with 1% new clients."""
+    size = plan.server_scale_clients
+    workdir = scratch / f"server-{size}"
+    imports = workdir / "imports"
+    shutil.rmtree(imports, ignore_errors=True)
+    generate(imports, size)
+    database, cache = fresh(workdir / "marketing.duckdb"), fresh(workdir / "cache.duckdb")
+    with LLMServer(latency_ms=SERVER_LATENCY_MS, concurrency=SERVER_CONCURRENCY) as server:
+        runs = {}
+        for label, prepare in (
+            ("full", None),
+            ("unchanged", None),
+            ("one_percent_new", lambda: generate(imports, size // 100, first_id=size + 1, suffix="_new")),
+        ):
+            if prepare:
+                prepare()
+            before = server.requests
+            result = dbt_build(workdir, imports, database, cache, server)
+            runs[label] = {
+                "seconds": result.seconds,
+                "peak_mb": result.peak_rss_mb,
+                "model_calls": server.requests - before,
+            }
+            log(f"server {size:,} {label}: {result.seconds:.1f} s, {runs[label]['model_calls']} calls")
+    with duckdb.connect(str(database), read_only=True) as connection:
+        campaigns = connection.execute(
+            "select count(distinct campaign_id) from marketing_messages"
+        ).fetchone()[0]
+    new_clients = size // 100
+    return {
+        "clients": size,
+        "generated_campaigns": campaigns,
+        "runs": runs,
+        "new_clients": new_clients,
+        "calls_per_new_client_and_campaign": runs["one_percent_new"]["model_calls"]
+        / (new_clients * campaigns),
+        "rerun_share_of_full_time": runs["one_percent_new"]["seconds"] / runs["full"]["seconds"],
+    }
+
+
+# -- 5. embedded model ----------------------------------------------------------------------------
+
+
+class RecordingProvider:
+    """The local provider, keeping every request it served so llama.cpp can replay them."""
+
+    def __init__(self, inner: LocalProvider) -> None:
+        self.inner = inner
+        self.name, self.model, self.style, self.max_parallel = (
+            inner.name,
+            inner.model,
+            inner.style,
+            inner.max_parallel,
+        )
+        self.requests = []
+
+    def complete(self, request):
+        self.requests.append(request)
+        return self.inner.complete(request)
+
+
+def embedded(clients: pa.Table, plan: Plan) -> dict:
+    from llama_cpp import Llama
+
+    campaigns = campaigns_table(CAMPAIGNS_SEED)
+    settings = Settings(campaigns=(ORIGINAL_CAMPAIGN,))
+    provider = RecordingProvider(LocalProvider())
+    # Warm-up on other clients: loads the model, so neither side pays the load in its timing.
+    generate_missing(clients.slice(plan.embedded_clients, 2), campaigns, settings=settings, provider=provider)
+    provider.requests.clear()
+    started = time.perf_counter()
+    rows = generate_missing(
+        clients.slice(0, plan.embedded_clients), campaigns, settings=settings, provider=provider
+    )
+    project_seconds = time.perf_counter() - started
+
+    llm = Llama(
+        model_path=provider.inner.path, n_ctx=2048, n_threads=os.cpu_count() or 1, seed=0, verbose=False
+    )
+    replay = provider.requests
+    llm.create_completion(replay[0].prompt.completion, max_tokens=4)  # warm-up, as above
+    started = time.perf_counter()
+    for request in replay:
+        llm.create_completion(
+            request.prompt.completion,
+            max_tokens=request.max_tokens,
+            temperature=request.temperature,
+            seed=request.seed,
+            stop=["\n"],
+        )
+    direct_seconds = time.perf_counter() - started
+    ok = rows.column("status").to_pylist().count("ok")
+    log(
+        f"embedded: project {project_seconds:.1f} s, llama.cpp {direct_seconds:.1f} s for {len(replay)} calls"
+    )
+    return {
+        "clients": plan.embedded_clients,
+        "messages": rows.num_rows,
+        "ok": ok,
+        "model_calls": len(replay),
+        "project_seconds": project_seconds,
+        "llama_cpp_seconds": direct_seconds,
+        "project_messages_per_second": rows.num_rows / project_seconds,
+        "llama_cpp_messages_per_second": rows.num_rows / direct_seconds,
+        "overhead": project_seconds / direct_seconds - 1,
+    }
+
+
+# -- report ---------------------------------------------------------------------------------------
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "**missed**"
+
+
+def markdown(results: dict) -> str:
+    m, t, k, e = results["machine"], results["throughput"], results["tokens"], results["embedded"]
+    server = results["server_scale"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Generated by `make bench` (`bench/run.py`) on {m['date']}: {m['cpu_count']} cores ({m['cpu_model']}), "
+        f"{m['memory_gb']} GB memory, Python {m['python']}, "
+        + ", ".join(f"{name} {version}" for name, version in m["versions"].items())
+        + f". The whole run took {results['seconds'] / 60:.1f} minutes. Raw numbers: `bench/results/latest.json`.",
+        "",
+        "The baseline is `bench/baseline.py`: the original example re-implemented faithfully (one request at a "
+        "time, one shared chat history that grows with every message, the original system prompt). "
+        "The model server is `testkit/llm_server.py` on loopback: fixed latency, a cap on requests served at "
+        "once, and short Portuguese answers that pass validation.",
+        "",
+        "## Goals",
+        "",
+        "| goal | result | |",
+        "| --- | --- | --- |",
+        f"| throughput ≥ 12x the baseline | {t['speedup_vs_baseline']:.1f}x | {verdict(t['speedup_vs_baseline'] >= 12)} |",
+        f"| throughput ≥ 85% of the server's ceiling | {t['share_of_ceiling']:.0%} | {verdict(t['share_of_ceiling'] >= 0.85)} |",
+    ]
+    largest = results["scale"][-1]
+    if largest["clients"] >= 1_000_000:
+        lines += [
+            f"| 1M clients cached: `dbt build` < 60 s | {largest['dbt_seconds']:.1f} s | {verdict(largest['dbt_seconds'] < 60)} |",
+            f"| 1M clients cached: peak memory < 4 GB | {largest['dbt_peak_mb'] / 1024:.2f} GB | {verdict(largest['dbt_peak_mb'] < 4096)} |",
+            f"| 1M clients cached: ≤ 3x plain SQL | {largest['ratio_to_plain_sql']:.1f}x | {verdict(largest['ratio_to_plain_sql'] <= 3)} |",
+        ]
+    unchanged, new = server["runs"]["unchanged"]["model_calls"], server["calls_per_new_client_and_campaign"]
+    lines += [
+        f"| unchanged re-run: zero model calls | {unchanged} calls | {verdict(unchanged == 0)} |",
+        f"| 1% new clients: one call per new client (and campaign) | {new:.2f} | {verdict(new == 1)} |",
+        f"| embedded model: pipeline overhead < 15% | {e['overhead']:.1%} | {verdict(e['overhead'] < 0.15)} |",
+        f"| whole `make bench` < 15 minutes | {results['seconds'] / 60:.1f} min | {verdict(results['seconds'] < 900)} |",
+        "",
+        "## 1. Throughput",
+        "",
+        f"Server: {t['server']['latency_ms']} ms a request, {t['server']['concurrency']} at once, so at most "
+        f"{t['server']['ceiling']:.0f} messages/s. The project is the generation runner (provider `openai` pointed "
+        f"at the server, concurrency {SERVER_CONCURRENCY}, fresh cache) on {t['project']['clients']:,} clients, "
+        f"median of {len(t['project']['runs'])} runs. The baseline runs on {t['baseline']['clients']:,} clients "
+        "only: one call at a time it needs at least 50 ms a message, so its rate does not depend on the count "
+        "(1,000 would take over 50 s of the 15-minute budget).",
+        "",
+        "| | clients | messages/s | vs baseline | share of ceiling |",
+        "| --- | ---: | ---: | ---: | ---: |",
+        f"| project | {t['project']['clients']:,} | {t['project']['messages_per_second']:.0f} | "
+        f"{t['speedup_vs_baseline']:.1f}x | {t['share_of_ceiling']:.0%} |",
+        f"| baseline (original) | {t['baseline']['clients']:,} | {t['baseline']['messages_per_second']:.1f} | 1.0x | "
+        f"{t['baseline']['messages_per_second'] / t['server']['ceiling']:.0%} |",
+        f"| server ceiling | | {t['server']['ceiling']:.0f} | | 100% |",
+        "",
+        "## 2. Prompt tokens",
+        "",
+        f"Counted as {k['counted_as']}, for both sides. The project's are measured at the server. The baseline's "
+        "are measured at the server where marked, and otherwise computed by rendering the shared history the "
+        "baseline would send (the same messages, the server's deterministic answers) and counting it the same "
+        "way; where both exist they agree exactly.",
+        "",
+        "| clients | project total | project per message | baseline total | baseline per message | "
+        "baseline's last prompt | baseline measured? |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for row in k["sizes"]:
+        measured = (
+            ("yes, matches" if row["baseline_rendered_matches_measured"] else "yes, **differs**")
+            if "baseline_measured_total" in row
+            else "rendered"
+        )
+        lines.append(
+            f"| {row['clients']:,} | {row['project_total']:,} | {row['project_per_message']:.0f} | "
+            f"{row['baseline_total']:,} | {row['baseline_per_message']:,.0f} | {row['baseline_last_message']:,} | {measured} |"
+        )
+    g = k["gemma3_tokens"]
+    overflow = g["baseline_overflows_at_message"]
+    lines += [
+        "",
+        "Real context windows count model tokens, not words: rendered with Gemma 3's chat template and "
+        "tokenizer (the original's model family; the tokenizer of the packaged Gemma 3 270M), a project prompt is "
+        f"{g['project_per_message']} tokens whatever the number of clients, while the baseline's first prompt is "
+        f"{g['baseline_first_message']} and its 1,000th {g['baseline_message_1000']:,}. The baseline overflows an "
+        f"8k context at message {overflow['8192']:,} and a 128k context at message {overflow['131072']:,}.",
+        "",
+        "## 3. Scale",
+        "",
+        "`dbt build` (every seed, model, export and data test) from generated CSV files (`testkit/datagen.py`: "
+        "Brazilian names, valid, invalid, punctuated and leading-zero-lost CPFs, 1% duplicated ids) with every "
+        "message already in the cache (written directly with the project's own keys: `bench/prefill.py`), "
+        "against plain DuckDB SQL doing the same shaping (`bench/plain_shaping.sql`, run by the DuckDB CLI). "
+        f"Median of {results['plan']['repeats']} runs; peak memory is the resident memory of the whole process tree.",
+        "",
+        "| clients | messages | dbt build (s) | peak memory (MB) | plain SQL (s) | plain SQL peak (MB) | ratio |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in results["scale"]:
+        lines.append(
+            f"| {row['clients']:,} | {row['messages']:,} | {row['dbt_seconds']:.1f} | {row['dbt_peak_mb']:,.0f} | "
+            f"{row['plain_sql_seconds']:.1f} | {row['plain_sql_peak_mb']:,.0f} | {row['ratio_to_plain_sql']:.1f}x |"
+        )
+    full = server["runs"]["full"]
+    lines += [
+        "",
+        f"Against the latency server ({SERVER_LATENCY_MS} ms, {SERVER_CONCURRENCY} at once), {server['clients']:,} "
+        f"clients and {server['generated_campaigns']} generated campaigns, nothing cached: {full['seconds']:.1f} s, "
+        f"{full['peak_mb']:,.0f} MB peak, {full['model_calls']:,} model calls.",
+        "",
+        "## 4. Re-runs",
+        "",
+        "| run | model calls | seconds | share of the full run's time |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for label, title in (
+        ("full", "first build"),
+        ("unchanged", "unchanged re-run"),
+        ("one_percent_new", f"{server['new_clients']:,} new clients (1%)"),
+    ):
+        run = server["runs"][label]
+        lines.append(
+            f"| {title} | {run['model_calls']:,} | {run['seconds']:.1f} | {run['seconds'] / full['seconds']:.0%} |"
+        )
+    lines += [
+        "",
+        "## 5. Embedded model",
+        "",
+        f"The default `local` provider (Gemma 3 270M through llama-cpp-python) on {e['clients']} clients, against "
+        f"llama.cpp (`llama_cpp.Llama`, same settings) replaying exactly the {e['model_calls']} requests the "
+        "pipeline sent (regenerations included). Both after a warm-up, so neither pays the model load.",
+        "",
+        "| | seconds | messages/s |",
+        "| --- | ---: | ---: |",
+        f"| pipeline (`local` provider) | {e['project_seconds']:.1f} | {e['project_messages_per_second']:.2f} |",
+        f"| llama.cpp directly | {e['llama_cpp_seconds']:.1f} | {e['llama_cpp_messages_per_second']:.2f} |",
+        f"| overhead | {e['overhead']:.1%} | |",
+        "",
+        "## 6. CPF functions",
+        "",
+        bench_cpf.markdown(results["cpf"]),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, to check the script")
+    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "marketing-bench")
+    parser.add_argument("--markdown", type=Path, help="default docs/BENCHMARKS.md (--quick: in the workdir)")
+    parser.add_argument(
+        "--json", type=Path, help="default bench/results/latest.json (--quick: in the workdir)"
+    )
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else Plan()
+    results_dir = args.workdir if args.quick else ROOT
+    args.markdown = args.markdown or results_dir / "docs" / "BENCHMARKS.md"
+    args.json = args.json or results_dir / "bench" / "results" / "latest.json"
+    args.markdown.parent.mkdir(parents=True, exist_ok=True)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+
+    clients = shaped_clients(generate(args.workdir / "clients", max(plan.token_sizes)).clients_csv.parent)
+    results = {"machine": machine_info(), "plan": plan.__dict__ | {"quick": args.quick}}
+    results["throughput"] = throughput(clients, plan, args.workdir)
+    results["tokens"] = prompt_tokens(clients, plan, args.workdir)
+    results["scale"] = [scale_cached(size, plan, args.workdir) for size in plan.scale_sizes]
+    results["server_scale"] = scale_with_server(plan, args.workdir)
+    results["embedded"] = embedded(clients, plan)
+    log("CPF benchmark (bench/bench_cpf.py)")
+    results["cpf"] = bench_cpf.run(plan.cpf_rows, repeats=plan.repeats, python_repeats=1, log=log)
+    results["seconds"] = time.perf_counter() - started
+
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+    args.markdown.write_text(markdown(results), encoding="utf-8")
+    log(f"done in {results['seconds'] / 60:.1f} min: {args.markdown}, {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

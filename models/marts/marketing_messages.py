@@ -1,0 +1,28 @@
+"""One row per client, generated campaign and round: the messages the language model wrote.
+
+Incremental: each run asks only for the rows that are missing (or not `ok` yet); see
+`python_udfs/generation/runner.py`. Settings arrive as the `generation` config, rendered from dbt
+vars in `_marts__models.yml` (Python models cannot call `var()`), with environment overrides.
+"""
+
+from python_udfs.generation import generate_missing
+
+
+def model(dbt, session):
+    dbt.config(
+        materialized="incremental",
+        incremental_strategy="delete+insert",
+        unique_key=["client_id", "campaign_id", "round"],
+    )
+    existing = None
+    if dbt.is_incremental:
+        existing = session.sql(f"select client_id, campaign_id, round, status, message from {dbt.this}")
+    return generate_missing(
+        # Only what a prompt may use: never the CPF, the full name or the balance.
+        clients=dbt.ref("clients").project("client_id, first_name, segment"),
+        campaigns=dbt.ref("stg_campaigns"),
+        existing=existing,
+        settings=dbt.config.get("generation"),
+        # dbt's cursor: the cache attached as `llm_cache` is written through cursors of its own.
+        connection=session,
+    )

@@ -1,0 +1,181 @@
+"""The runner against testkit's server: request counts prove what is called, cached and resumed."""
+
+from __future__ import annotations
+
+import threading
+
+import pyarrow as pa
+import pytest
+from generation_support import DEMO, cache_connection, campaigns, demo_clients, fake_server_settings
+
+from python_udfs.errors import TooManyFailures
+from python_udfs.generation import Completion, generate_missing
+from testkit.llm_server import LLMServer
+
+
+@pytest.fixture
+def server():
+    with LLMServer() as running:
+        yield running
+
+
+@pytest.fixture
+def connection(tmp_path):
+    return cache_connection(tmp_path)
+
+
+def _run(server, connection, existing=None, clients=None, **overrides) -> pa.Table:
+    return generate_missing(
+        clients if clients is not None else demo_clients(),
+        campaigns(),
+        existing,
+        fake_server_settings(server, **overrides),
+        connection=connection,
+    )
+
+
+def _merge(existing: pa.Table | None, new: pa.Table) -> pa.Table:
+    """What dbt's delete+insert does with the returned rows."""
+    if existing is None:
+        return new
+    keys = {(r["client_id"], r["campaign_id"], r["round"]) for r in new.to_pylist()}
+    kept = [r for r in existing.to_pylist() if (r["client_id"], r["campaign_id"], r["round"]) not in keys]
+    return pa.Table.from_pylist(kept + new.to_pylist(), schema=new.schema)
+
+
+def test_first_run_writes_one_ok_row_per_client_and_a_rerun_calls_nothing(server, connection):
+    first = _run(server, connection)
+    assert server.requests == 6
+    assert first.column("status").to_pylist() == ["ok"] * 6
+    rows = first.to_pylist()
+    assert all(row["message"].startswith(DEMO[i][1] + ",") for i, row in enumerate(rows))
+    assert {row["provider"] for row in rows} == {"openai"}
+    assert all(row["prompt_hash"] and row["attempts"] == 1 and not row["is_cached"] for row in rows)
+    again = _run(server, connection, existing=first)
+    assert again.num_rows == 0
+    assert server.requests == 6
+
+
+def test_a_new_round_calls_once_per_client_and_shows_the_earlier_message(server, connection):
+    first = _run(server, connection)
+    second = _run(server, connection, existing=first, rounds=2)
+    assert server.requests == 12
+    assert second.column("round").to_pylist() == [2] * 6
+    joao_round_1 = first.to_pylist()[0]["message"]
+    assert any(joao_round_1 in body and "«João»" in body for body in server.bodies[6:])
+
+
+def test_only_client_ids_calls_once(server, connection):
+    first = _run(server, connection)
+    one = _run(server, connection, existing=first, rounds=2, only_client_ids=(1,))
+    assert server.requests == 7
+    assert [(r["client_id"], r["round"]) for r in one.to_pylist()] == [(1, 2)]
+
+
+def test_full_refresh_replays_from_the_cache_with_identical_rows(server, connection):
+    built = _run(server, connection, rounds=2, campaigns=None)
+    assert server.requests == 24
+    rebuilt = _run(server, connection, rounds=2, campaigns=None)
+    assert server.requests == 24
+    assert rebuilt.column("message").to_pylist() == built.column("message").to_pylist()
+    assert all(rebuilt.column("is_cached").to_pylist())
+
+
+def test_failures_are_recorded_with_reasons_and_retried_on_the_next_run(server, connection):
+    server.set_faults(1.0, ("500",))
+    failed = _run(server, connection, max_failure_share=1.0)
+    assert failed.column("status").to_pylist() == ["error"] * 6
+    assert all(reason.startswith("server_error") for reason in failed.column("error_reason").to_pylist())
+    server.set_faults(0.0)
+    fixed = _run(server, connection, existing=failed, max_failure_share=1.0)
+    assert fixed.column("status").to_pylist() == ["ok"] * 6
+    assert server.requests == 12
+
+
+def test_rejected_answers_are_regenerated_then_recorded(server, connection):
+    server.set_faults(1.0, ("url",))
+    rows = _run(server, connection, max_failure_share=1.0, max_regenerations=2).to_pylist()
+    assert server.requests == 6 * 3
+    assert {(r["status"], r["error_reason"], r["attempts"], r["message"]) for r in rows} == {
+        ("rejected", "contains_url", 3, None)
+    }
+    # Replaying rejected rows costs nothing: their answers are cached.
+    _run(server, connection, max_failure_share=1.0, max_regenerations=2)
+    assert server.requests == 18
+
+
+def test_too_many_failures_fails_loudly_and_logs_the_run(server, connection):
+    server.set_faults(1.0, ("503",))
+    with pytest.raises(TooManyFailures, match="server_error 6") as raised:
+        _run(server, connection, max_failure_share=0.5)
+    assert raised.value.summary == {"server_error": 6}
+    log = connection.execute("select status, error, model_calls from llm_cache.main.generation_log").fetchall()
+    assert log == [("failed", 6, 6)]
+
+
+class _SameAnswer:
+    """A provider that always says the same thing: the duplicate check must force new ideas."""
+
+    name, model, style, max_parallel = "fake", "same", "chat", None
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def complete(self, request):
+        with self._lock:
+            self.calls += 1
+            idea = "um jogo de tabuleiro" if "para não repetir" not in request.prompt.user else "um livro"
+        name = request.prompt.user.split("«")[1].split("»")[0]
+        return Completion(f"{name}, que tal {idea} para o Natal?", 10, 5, 1.0)
+
+
+def test_near_duplicates_in_a_round_are_regenerated_in_client_order(connection):
+    provider = _SameAnswer()
+    rows = generate_missing(
+        demo_clients(3), campaigns(), None,
+        {"provider": "openai", "campaigns": "christmas_gifts", "max_failure_share": 1.0},
+        connection=connection, provider=provider,
+    ).to_pylist()
+    assert [r["status"] for r in rows] == ["ok", "ok", "rejected"]
+    assert rows[0]["message"] == "João, que tal um jogo de tabuleiro para o Natal?"
+    assert rows[1]["message"] == "Maria, que tal um livro para o Natal?"
+    assert rows[2]["error_reason"] == "duplicate_in_round"
+
+
+class _InterruptedAfter:
+    name, model, style, max_parallel = "fake", "interrupted", "chat", 1
+
+    def __init__(self, answers: int) -> None:
+        self.answers = answers
+
+    def complete(self, request):
+        if self.answers == 0:
+            raise KeyboardInterrupt
+        self.answers -= 1
+        name = request.prompt.user.split("«")[1].split("»")[0]
+        return Completion(f"{name}, que tal uma caneca {self.answers} para o Natal?", 10, 5, 1.0)
+
+
+def test_ctrl_c_stops_and_keeps_what_was_answered(connection):
+    settings = {"provider": "openai", "campaigns": "christmas_gifts"}
+    with pytest.raises(KeyboardInterrupt):
+        generate_missing(demo_clients(), campaigns(), None, settings, connection=connection,
+                         provider=_InterruptedAfter(2))
+    assert connection.execute("select count(*) from llm_cache.main.responses").fetchone()[0] == 2
+    assert connection.execute("select status from llm_cache.main.generation_log").fetchall() == [("interrupted",)]
+
+
+def test_no_request_carries_a_cpf_surname_id_or_balance(server, connection):
+    # Distinctive ids and balances, so that a hit cannot be a number the prompt holds anyway.
+    clients = demo_clients().to_pylist()
+    for offset, client in enumerate(clients):
+        client.update(client_id=7_300_001 + offset, balance=48_211.37 + offset)
+    _run(server, connection, clients=pa.Table.from_pylist(clients), rounds=2, campaigns=None)
+    assert len(server.bodies) == 24
+    for body in server.bodies:
+        for client in clients:
+            assert client["cpf"] not in body
+            assert client["full_name"].split()[-1] not in body
+            assert str(client["client_id"]) not in body
+            assert str(int(client["balance"])) not in body
