@@ -20,6 +20,18 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
+# The main job on the embedded defaults: extract (mock CRM), dbt build, print every client's messages.
+run: install
+	$(BIN)/python -m python_udfs.pipeline
+
+# Everything CI checks: lint, pytest, then the whole dbt build (every data test) on a fresh database.
+test: lint pytest dbt-test
+
+dbt-test: install
+	rm -rf target/test-db
+	MARKETING_DUCKDB_PATH=target/test-db/marketing.duckdb MARKETING_CACHE_PATH=target/test-db/llm_cache.duckdb \
+		$(BIN)/python -m python_udfs.pipeline
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

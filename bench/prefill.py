@@ -67,7 +67,7 @@ class _KeyOnlyProvider:
 def campaigns_table(seed_csv: Path) -> pa.Table:
     """The campaigns seed shaped as `stg_campaigns` shapes it."""
     with duckdb.connect() as connection:
-        return connection.execute(CAMPAIGNS_SQL, [str(seed_csv)]).fetch_arrow_table()
+        return connection.execute(CAMPAIGNS_SQL, [str(seed_csv)]).to_arrow_table()
 
 
 def unique_message(first_name: str, index: int) -> str:

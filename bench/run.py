@@ -105,7 +105,7 @@ def shaped_clients(imports: Path) -> pa.Table:
         connection.execute(statement)
         return connection.execute(
             "select client_id, first_name, segment from clients order by client_id"
-        ).fetch_arrow_table()
+        ).to_arrow_table()
 
 
 def cached_connection(cache_file: Path) -> duckdb.DuckDBPyConnection:
@@ -268,7 +268,10 @@ def prompt_tokens(clients: pa.Table, plan: Plan, scratch: Path) -> dict:
 # -- 3. scale and 4. re-runs ----------------------------------------------------------------------
 
 
-def dbt_build(workdir: Path, imports: Path, database: Path, cache: Path, server: LLMServer) -> Measured:
+def dbt_build(
+    workdir: Path, imports: Path, database: Path, cache: Path, server: LLMServer, *dbt_args: str
+) -> Measured:
+    """`dbt build` (or `dbt <dbt_args>`) from the CSV exports in `imports`, measured."""
     env = {
         **os.environ,
         "DBT_PROFILES_DIR": str(ROOT),
@@ -287,7 +290,7 @@ def dbt_build(workdir: Path, imports: Path, database: Path, cache: Path, server:
     }
     command = [
         str(Path(sys.executable).with_name("dbt")),
-        "build",
+        *(dbt_args or ("build",)),
         "--vars",
         json.dumps(variables),
         "--target-path",
@@ -308,6 +311,7 @@ def plain_sql_run(workdir: Path, imports: Path, messages: Path) -> Measured:
     export_dir.mkdir(parents=True, exist_ok=True)
     script = workdir / "plain_shaping.sql"
     statements = [
+        "set enable_progress_bar = false",
         *MACROS.values(),
         *plain_statements(
             clients_csv=imports / "clients*.csv",
@@ -329,6 +333,27 @@ def plain_sql_run(workdir: Path, imports: Path, messages: Path) -> Measured:
     return result
 
 
+def mart_clients(workdir: Path, imports: Path, cache: Path, server: LLMServer) -> pa.Table:
+    """The `clients` mart as dbt builds it (the CRM users join in), the input the model's keys use."""
+    database = fresh(workdir / "clients_only.duckdb")
+    dbt_build(
+        workdir,
+        imports,
+        database,
+        cache,
+        server,
+        "build",
+        "--select",
+        "+clients",
+        "--resource-type",
+        "seed",
+        "--resource-type",
+        "model",
+    )
+    with duckdb.connect(str(database), read_only=True) as connection:
+        return connection.execute("select client_id, first_name, segment from clients").to_arrow_table()
+
+
 def fresh(path: Path) -> Path:
     path.unlink(missing_ok=True)
     Path(f"{path}.wal").unlink(missing_ok=True)
@@ -343,7 +368,10 @@ def scale_cached(size: int, plan: Plan, scratch: Path) -> dict:
     with LLMServer() as server:
         started = time.perf_counter()
         messages = prefill_cache(
-            cache, shaped_clients(imports), campaigns_table(CAMPAIGNS_SEED), server_settings(server)
+            cache,
+            mart_clients(workdir, imports, cache, server),
+            campaigns_table(CAMPAIGNS_SEED),
+            server_settings(server),
         )
         prefill_seconds = time.perf_counter() - started
         messages_parquet = workdir / "messages.parquet"

@@ -17,15 +17,16 @@
 
 {% macro failing_row_keys(model, key_columns=none) %}
     {#- The columns that identify a row in a failing-rows query: `key_columns` (a name or a list) when
-        given, else the model's first column. -#}
+        given, else the model's first column (looked up only when dbt executes tests). -#}
     {%- if key_columns is string -%}
         {{ return([key_columns]) }}
     {%- elif key_columns is not none -%}
         {{ return(key_columns) }}
-    {%- elif execute -%}
-        {%- set columns = adapter.get_columns_in_relation(model) -%}
+    {%- elif execute and flags.WHICH in ('test', 'build') -%}
+        {#- A query, not get_columns_in_relation: with a `where` config `model` is a subquery. -#}
+        {%- set columns = run_query('select * from ' ~ model ~ ' limit 0').column_names -%}
         {%- if columns | length > 0 -%}
-            {{ return([adapter.quote(columns[0].name)]) }}
+            {{ return([adapter.quote(columns[0])]) }}
         {%- endif -%}
     {%- endif -%}
     {{ return([]) }}
@@ -33,5 +34,12 @@
 
 
 {% macro failing_row_label(test_name, model, column_name=none) -%}
-    {{ test_name }}({{ model.identifier }}{{ '.' ~ column_name if column_name else '' }})
+    {#- `cpf_is_valid(stg_clients.cpf)`. With a `where` config `model` is a subquery string: take the
+        name of the relation it reads. -#}
+    {%- set name = model.identifier if model.identifier is defined and model.identifier else none -%}
+    {%- if name is none -%}
+        {%- set found = modules.re.search('from\s+(\S+)', model | string) -%}
+        {%- set name = found.group(1).split('.')[-1].strip('"') if found else 'model' -%}
+    {%- endif -%}
+    {{ test_name }}({{ name }}{{ '.' ~ column_name if column_name else '' }})
 {%- endmacro %}

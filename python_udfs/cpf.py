@@ -37,8 +37,8 @@ create or replace macro cpf_normalise(value) as (
 
 
 def _digit(position: int) -> str:
-    """The digit at 1-based `position` of the normalised CPF `n`, as an integer."""
-    return f"(ord(n[{position}]) - 48)"
+    """The digit at 1-based `position` of the 11-digit CPF held as the integer `x`."""
+    return f"(x // {10 ** (11 - position)} % 10)"
 
 
 def _check_digit(count: int) -> str:
@@ -51,19 +51,20 @@ def _check_digit(count: int) -> str:
     return f"((({terms}) * 10) % 11) % 10"
 
 
-# Private helper on an already-normalised value; the unrolled arithmetic is ~15x faster than the
-# same sum written with list_transform over range(1, 10).
+# Private helper on the normalised CPF cast to bigint. Integer arithmetic on the whole number is
+# about twice as fast as slicing the string digit by digit, and ~15x faster than list_transform
+# over range(). The ten repeated-digit strings are exactly the multiples of 11111111111.
 CPF_CHECK_DIGITS_MATCH = f"""
-create or replace macro cpf__check_digits_match(n) as (
+create or replace macro cpf__check_digits_match(x) as (
     {_check_digit(9)} = {_digit(10)}
     and {_check_digit(10)} = {_digit(11)}
-    and n <> repeat(n[1], 11)
+    and x % 11111111111 <> 0
 )
 """
 
 CPF_IS_VALID = """
 create or replace macro cpf_is_valid(value) as (
-    coalesce(cpf__check_digits_match(cpf_normalise(value)), false)
+    coalesce(cpf__check_digits_match(cast(cpf_normalise(value) as bigint)), false)
 )
 """
 

@@ -57,6 +57,7 @@ def show_messages(path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m python_udfs.pipeline", description=__doc__)
     parser.add_argument("--push", action="store_true", help="push new investment tips back to the CRM")
+    parser.add_argument("--crm-api-url", help="the CRM API's base URL (default: CRM_API_URL; none: mock)")
     parser.add_argument("--no-show", action="store_true", help="don't print the messages at the end")
     parser.add_argument("dbt_args", nargs="*", help="passed to `dbt build` (after --)")
     args = parser.parse_args(argv)
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_database_free(db_path)
         check_database_free(cache_path())
-        crm_settings = CrmSettings.from_environment()
+        crm_settings = CrmSettings.from_environment(api_url=args.crm_api_url)
         print(extract(crm_settings).line(), flush=True)
         run_dbt_build(args.dbt_args)
         if args.push:

@@ -40,26 +40,81 @@ FAULTS = (
 )
 
 _IDEAS = (
-    "um kit de cervejas artesanais", "um difusor de aromas", "um jogo de tabuleiro", "um álbum de fotos",
-    "um relógio inteligente", "uma cesta de chocolates finos", "um livro de receitas", "uma caneca térmica",
-    "um fone sem fio", "uma planta ornamental", "um vinho tinto", "uma manta de lã", "um perfume floral",
-    "uma luminária de mesa", "um quebra-cabeça", "uma mochila de viagem", "um jogo de panelas",
-    "uma bola de futebol", "um tênis de corrida", "um kit de jardinagem", "uma câmera instantânea",
-    "um curso de culinária", "um par de chinelos", "uma garrafa de azeite", "um tabuleiro de xadrez",
-    "uma caixa de som portátil", "um kit de pintura", "um colar de prata", "um cachecol colorido",
-    "uma assinatura de streaming", "uma cafeteira italiana",
+    "um kit de cervejas artesanais",
+    "um difusor de aromas",
+    "um jogo de tabuleiro",
+    "um álbum de fotos",
+    "um relógio inteligente",
+    "uma cesta de chocolates finos",
+    "um livro de receitas",
+    "uma caneca térmica",
+    "um fone sem fio",
+    "uma planta ornamental",
+    "um vinho tinto",
+    "uma manta de lã",
+    "um perfume floral",
+    "uma luminária de mesa",
+    "um quebra-cabeça",
+    "uma mochila de viagem",
+    "um jogo de panelas",
+    "uma bola de futebol",
+    "um tênis de corrida",
+    "um kit de jardinagem",
+    "uma câmera instantânea",
+    "um curso de culinária",
+    "um par de chinelos",
+    "uma garrafa de azeite",
+    "um tabuleiro de xadrez",
+    "uma caixa de som portátil",
+    "um kit de pintura",
+    "um colar de prata",
+    "um cachecol colorido",
+    "uma assinatura de streaming",
+    "uma cafeteira italiana",
 )
 _QUALITIES = (
-    "especial", "elegante", "divertido", "charmoso", "prático", "criativo", "aconchegante", "moderno",
-    "clássico", "sofisticado", "original", "delicado", "resistente", "colorido", "artesanal", "exclusivo",
-    "leve", "bonito", "simpático", "caprichado", "inesquecível", "único", "caseiro",
+    "especial",
+    "elegante",
+    "divertido",
+    "charmoso",
+    "prático",
+    "criativo",
+    "aconchegante",
+    "moderno",
+    "clássico",
+    "sofisticado",
+    "original",
+    "delicado",
+    "resistente",
+    "colorido",
+    "artesanal",
+    "exclusivo",
+    "leve",
+    "bonito",
+    "simpático",
+    "caprichado",
+    "inesquecível",
+    "único",
+    "caseiro",
 )
 _OCCASIONS = (
-    "para a ceia de Natal", "para relaxar nas férias", "para a família toda", "para o amigo secreto",
-    "para começar bem o ano", "para a noite de Natal", "para curtir em casa", "para presentear a mãe",
-    "para surpreender o pai", "para os dias de calor", "para a viagem de fim de ano",
-    "para a troca de presentes", "para quem ama cozinhar", "para os fins de semana",
-    "para enfeitar a casa", "para o réveillon", "para a criançada",
+    "para a ceia de Natal",
+    "para relaxar nas férias",
+    "para a família toda",
+    "para o amigo secreto",
+    "para começar bem o ano",
+    "para a noite de Natal",
+    "para curtir em casa",
+    "para presentear a mãe",
+    "para surpreender o pai",
+    "para os dias de calor",
+    "para a viagem de fim de ano",
+    "para a troca de presentes",
+    "para quem ama cozinhar",
+    "para os fins de semana",
+    "para enfeitar a casa",
+    "para o réveillon",
+    "para a criançada",
 )
 _FORMATS = (
     "{name}, que tal {idea} {quality} {occasion}?",
@@ -197,14 +252,18 @@ def _handler_for(server: LLMServer):
                 return
             if self.path == "/v1/chat/completions":
                 prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
-                user = next((m["content"] for m in body.get("messages", []) if m.get("role") == "user"), prompt)
+                user = next(
+                    (m["content"] for m in body.get("messages", []) if m.get("role") == "user"), prompt
+                )
                 name = _name_in(user)
             elif self.path == "/v1/completions":
                 prompt = str(body.get("prompt", ""))
                 name = _name_in(prompt)
             elif self.path == "/api/chat":
                 prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
-                user = next((m["content"] for m in body.get("messages", []) if m.get("role") == "user"), prompt)
+                user = next(
+                    (m["content"] for m in body.get("messages", []) if m.get("role") == "user"), prompt
+                )
                 name = _name_in(user)
             else:
                 self._json(404, {"error": f"unknown path {self.path}"})
@@ -237,7 +296,12 @@ def _handler_for(server: LLMServer):
                 "total_tokens": prompt_tokens + completion_tokens,
             }
             if self.path == "/v1/completions":
-                choice = {"index": 0, "text": content[len(name) + 1 :], "finish_reason": "stop", "logprobs": None}
+                choice = {
+                    "index": 0,
+                    "text": content[len(name) + 1 :],
+                    "finish_reason": "stop",
+                    "logprobs": None,
+                }
                 kind = "text_completion"
             else:
                 choice = {
@@ -300,7 +364,9 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--fault-share", type=float, default=0.0)
-    parser.add_argument("--faults", default=",".join(FAULTS), help="comma-separated, from: " + ", ".join(FAULTS))
+    parser.add_argument(
+        "--faults", default=",".join(FAULTS), help="comma-separated, from: " + ", ".join(FAULTS)
+    )
     parser.add_argument("--hang-seconds", type=float, default=5.0)
     args = parser.parse_args()
     server = LLMServer(

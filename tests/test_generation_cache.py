@@ -69,7 +69,12 @@ def test_answers_survive_the_process_being_killed(tmp_path):
     with duckdb.connect(str(tmp_path / "llm_cache.duckdb"), read_only=True) as cache_file:
         assert cache_file.execute("select count(*) from responses").fetchone()[0] == 3
     with duckdb.connect(str(tmp_path / "marketing.duckdb"), read_only=True) as main_file:
-        assert main_file.execute("select count(*) from duckdb_tables() where table_name = 'never_committed'").fetchone()[0] == 0
+        assert (
+            main_file.execute(
+                "select count(*) from duckdb_tables() where table_name = 'never_committed'"
+            ).fetchone()[0]
+            == 0
+        )
 
 
 def test_lookup_returns_the_newest_answer_per_key(tmp_path):

@@ -15,21 +15,19 @@ from reliability_support import DBT, PROJECT, project_env, run_dbt
 from testkit.llm_server import LLMServer
 
 FAKE_KEY = "sk-test-GENERATION-fake-key-0123456789abcdef"
-SURNAMES_IN_SEED = ()  # the demo seed holds first names only; test_generation_runner checks surnames
 
 
 def _env(tmp_path, server, **extra):
     (tmp_path / "exports").mkdir(exist_ok=True)
-    return project_env(
-        tmp_path,
-        MARKETING_PROVIDER="openai",
-        OPENAI_BASE_URL=server.openai_url,
-        OPENAI_API_KEY=FAKE_KEY,
-        MARKETING_TIMEOUT_SECONDS="5",
-        MARKETING_MAX_RETRIES="0",
-        MARKETING_MAX_CONCURRENCY="4",
-        **extra,
-    )
+    settings = {
+        "MARKETING_PROVIDER": "openai",
+        "OPENAI_BASE_URL": server.openai_url,
+        "OPENAI_API_KEY": FAKE_KEY,
+        "MARKETING_TIMEOUT_SECONDS": "5",
+        "MARKETING_MAX_RETRIES": "0",
+        "MARKETING_MAX_CONCURRENCY": "4",
+    }
+    return project_env(tmp_path, **{**settings, **extra})
 
 
 def _rows(tmp_path):
@@ -61,22 +59,30 @@ def test_build_reruns_rounds_and_one_client(tmp_path):
         assert server.requests == 13  # one client: one call
         assert len(_rows(tmp_path)) == 13
 
-        _check(run_dbt(["run", "--select", "marketing_messages", "--full-refresh", "--vars", vars_], env))
+        full_refresh = [
+            "run",
+            "--select",
+            "marketing_messages",
+            "--full-refresh",
+            "--vars",
+            "{generation_rounds: 2}",
+        ]
+        _check(run_dbt(full_refresh, env))
         assert server.requests == 13  # full refresh: everything from the cache
-        assert len(_rows(tmp_path)) == 7  # rounds 1 and 3 of client 1 only: what the vars ask for now
-
-        _check(run_dbt(["build", "--select", "marketing_messages+", "--vars", "{generation_rounds: 2}"], env))
-        assert server.requests == 13
+        assert len(_rows(tmp_path)) == 12  # what the vars ask for now (client 1's round 3 stays cached)
 
         exported = json.loads((tmp_path / "exports" / "crm_export.json").read_text())
         assert len(exported) == 6
         assert exported[0]["messages"][0]["campaign_id"] == "welcome"
-        with duckdb.connect(str(tmp_path / "marketing.duckdb"), read_only=True) as connection:
-            calls = connection.execute("select model_calls from generation_runs order by started_at").fetchall()
-        assert [row[0] for row in calls] == [6, 0, 6, 1, 0, 0]
+        with duckdb.connect(str(tmp_path / "llm_cache.duckdb"), read_only=True) as cache:
+            calls = cache.execute("select model_calls from generation_log order by started_at").fetchall()
+        assert [row[0] for row in calls] == [6, 0, 6, 1, 0]
 
         # Nothing the server saw holds a CPF of the seed, and the key is nowhere on disk.
-        seed_cpfs = [line.split(",")[-1] for line in (PROJECT / "seeds" / "raw_clients.csv").read_text().splitlines()[1:]]
+        seed_cpfs = [
+            line.split(",")[-1]
+            for line in (PROJECT / "seeds" / "raw_clients.csv").read_text().splitlines()[1:]
+        ]
         for body in server.bodies:
             assert not [cpf for cpf in seed_cpfs if cpf and cpf in body]
     for path in tmp_path.rglob("*"):
@@ -87,13 +93,27 @@ def test_build_reruns_rounds_and_one_client(tmp_path):
 def test_a_killed_build_resumes_with_only_the_unanswered_rows(tmp_path):
     with LLMServer(latency_ms=300, concurrency=1) as server:
         env = _env(tmp_path, server, MARKETING_MAX_CONCURRENCY="1")
-        _check(run_dbt(["run", "--select", "+clients", "stg_campaigns"], env))
+        inputs = [
+            "build",
+            "--select",
+            "+clients",
+            "+stg_campaigns",
+            "--resource-type",
+            "seed",
+            "--resource-type",
+            "model",
+        ]
+        _check(run_dbt(inputs, env))
         process = subprocess.Popen(
             [str(DBT), "run", "--select", "marketing_messages"],
-            cwd=PROJECT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=PROJECT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 60
-        while server.answered < 4 and time.monotonic() < deadline:
+        # One request at a time: when the sixth arrives, at least four answers were received and cached.
+        while server.requests < 6 and time.monotonic() < deadline:
             time.sleep(0.05)
         os.kill(process.pid, signal.SIGKILL)
         process.wait()

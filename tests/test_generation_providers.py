@@ -13,7 +13,13 @@ import pytest
 from generation_support import cache_connection, campaigns, demo_clients
 
 from python_udfs.errors import GenerationError, ProviderUnavailable, RateLimited
-from python_udfs.generation import CompletionRequest, MessageContext, Settings, generate_missing, render_prompt
+from python_udfs.generation import (
+    CompletionRequest,
+    MessageContext,
+    Settings,
+    generate_missing,
+    render_prompt,
+)
 from python_udfs.generation.providers.ollama import OllamaProvider
 from python_udfs.generation.providers.openai import OpenAIProvider
 from testkit.llm_server import LLMServer
@@ -106,8 +112,19 @@ def llama_server():
 
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", default_gguf_path(), "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", "1024"],
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            default_gguf_path(),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "1024",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -136,8 +153,15 @@ def test_openai_provider_end_to_end_against_llama_cpp_server(llama_server, tmp_p
     """
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     settings = Settings(
-        provider="openai", model="gemma", base_url=llama_server, timeout_seconds=60, max_retries=0,
-        max_concurrency=1, max_regenerations=0, max_failure_share=1.0, max_tokens=40,
+        provider="openai",
+        model="gemma",
+        base_url=llama_server,
+        timeout_seconds=60,
+        max_retries=0,
+        max_concurrency=1,
+        max_regenerations=0,
+        max_failure_share=1.0,
+        max_tokens=40,
         campaigns=("christmas_gifts",),
     )
     connection = cache_connection(tmp_path)
@@ -148,6 +172,8 @@ def test_openai_provider_end_to_end_against_llama_cpp_server(llama_server, tmp_p
     assert sum(first.column("completion_tokens").to_pylist()) > 0
     again = generate_missing(demo_clients(2), campaigns(), None, settings, connection=connection)
     assert again.column("is_cached").to_pylist() == [True, True]
-    calls = connection.execute("select model_calls from llm_cache.main.generation_log order by started_at").fetchall()
+    calls = connection.execute(
+        "select model_calls from llm_cache.main.generation_log order by started_at"
+    ).fetchall()
     assert [row[0] for row in calls] == [2, 0]
     assert os.environ.get("OPENAI_API_KEY") is None

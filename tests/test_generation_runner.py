@@ -109,7 +109,9 @@ def test_too_many_failures_fails_loudly_and_logs_the_run(server, connection):
     with pytest.raises(TooManyFailures, match="server_error 6") as raised:
         _run(server, connection, max_failure_share=0.5)
     assert raised.value.summary == {"server_error": 6}
-    log = connection.execute("select status, error, model_calls from llm_cache.main.generation_log").fetchall()
+    log = connection.execute(
+        "select status, error, model_calls from llm_cache.main.generation_log"
+    ).fetchall()
     assert log == [("failed", 6, 6)]
 
 
@@ -133,9 +135,12 @@ class _SameAnswer:
 def test_near_duplicates_in_a_round_are_regenerated_in_client_order(connection):
     provider = _SameAnswer()
     rows = generate_missing(
-        demo_clients(3), campaigns(), None,
+        demo_clients(3),
+        campaigns(),
+        None,
         {"provider": "openai", "campaigns": "christmas_gifts", "max_failure_share": 1.0},
-        connection=connection, provider=provider,
+        connection=connection,
+        provider=provider,
     ).to_pylist()
     assert [r["status"] for r in rows] == ["ok", "ok", "rejected"]
     assert rows[0]["message"] == "João, que tal um jogo de tabuleiro para o Natal?"
@@ -160,10 +165,13 @@ class _InterruptedAfter:
 def test_ctrl_c_stops_and_keeps_what_was_answered(connection):
     settings = {"provider": "openai", "campaigns": "christmas_gifts"}
     with pytest.raises(KeyboardInterrupt):
-        generate_missing(demo_clients(), campaigns(), None, settings, connection=connection,
-                         provider=_InterruptedAfter(2))
+        generate_missing(
+            demo_clients(), campaigns(), None, settings, connection=connection, provider=_InterruptedAfter(2)
+        )
     assert connection.execute("select count(*) from llm_cache.main.responses").fetchone()[0] == 2
-    assert connection.execute("select status from llm_cache.main.generation_log").fetchall() == [("interrupted",)]
+    assert connection.execute("select status from llm_cache.main.generation_log").fetchall() == [
+        ("interrupted",)
+    ]
 
 
 def test_no_request_carries_a_cpf_surname_id_or_balance(server, connection):

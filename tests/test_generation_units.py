@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from generation_support import DEMO
 
 from python_udfs.generation import MessageContext, Settings, clean_message, render_prompt, validate_message
 from python_udfs.generation.prompts import safe_name
 from python_udfs.generation.validation import DuplicateGuard
-
-from generation_support import DEMO
 
 INSTRUCTIONS = "Você é um marketplace amigável e criativo."
 
@@ -17,7 +16,13 @@ INSTRUCTIONS = "Você é um marketplace amigável e criativo."
 
 
 def test_settings_parse_rendered_vars_and_env_wins():
-    config = {"provider": "ollama", "rounds": "2", "only_client_ids": "[1, 3]", "temperature": "", "model": ""}
+    config = {
+        "provider": "ollama",
+        "rounds": "2",
+        "only_client_ids": "[1, 3]",
+        "temperature": "",
+        "model": "",
+    }
     settings = Settings.from_config(config, environ={"MARKETING_ROUNDS": "3", "OLLAMA_HOST": "http://h:1"})
     assert settings.provider == "ollama"
     assert settings.rounds == 3
@@ -149,7 +154,9 @@ def test_duplicates_are_caught_across_names_and_against_examples():
     )
     guard.add("João, que tal um jogo de tabuleiro para a família?", "João")
     assert guard.check("Maria, que tal um jogo de tabuleiro para a família?", "Maria") == "duplicate_in_round"
-    assert guard.check("Maria, que tal um jogo de tabuleiro para a família!!", "Maria") == "duplicate_in_round"
+    assert (
+        guard.check("Maria, que tal um jogo de tabuleiro para a família!!", "Maria") == "duplicate_in_round"
+    )
     earlier = ["Maria, um difusor de aromas para um Natal tranquilo?"]
     assert guard.check("Maria, um difusor de aromas para o Natal tranquilo?", "Maria", earlier) == (
         "duplicate_of_earlier_message"

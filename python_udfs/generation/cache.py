@@ -165,7 +165,8 @@ class ResponseCache:
         columns = ", ".join(row)
         placeholders = ", ".join("?" for _ in row)
         self._cursor.execute(
-            f"insert into {CATALOG}.main.generation_log ({columns}) values ({placeholders})", list(row.values())
+            f"insert into {CATALOG}.main.generation_log ({columns}) values ({placeholders})",
+            list(row.values()),
         )
 
     def close(self) -> None:

@@ -10,7 +10,9 @@ __all__ = ["Progress"]
 
 
 class Progress:
-    def __init__(self, total: int, label: str = "generation", stream: TextIO | None = None, every: float = 2.0):
+    def __init__(
+        self, total: int, label: str = "generation", stream: TextIO | None = None, every: float = 2.0
+    ):
         self.total = total
         self.label = label
         self.stream = stream or sys.stderr

@@ -101,7 +101,9 @@ class _RateLimiter:
 class Generator:
     """Runs jobs through cache, model, cleaning, validation and bounded regeneration."""
 
-    def __init__(self, settings: Settings, provider: Provider, cache: ResponseCache, progress: Progress) -> None:
+    def __init__(
+        self, settings: Settings, provider: Provider, cache: ResponseCache, progress: Progress
+    ) -> None:
         self.settings = settings
         self.provider = provider
         self.cache = cache
@@ -109,7 +111,9 @@ class Generator:
         self.model_calls = 0
         self._answers = 0
         self._limiter = _RateLimiter(settings.requests_per_minute) if settings.requests_per_minute else None
-        self.workers = max(1, min(settings.max_concurrency, provider.max_parallel or settings.max_concurrency))
+        self.workers = max(
+            1, min(settings.max_concurrency, provider.max_parallel or settings.max_concurrency)
+        )
         self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="llm")
 
     def close(self, cancel: bool = False) -> None:
@@ -200,7 +204,9 @@ class Generator:
         job.completion_tokens += answer.completion_tokens or 0
         job.latency_ms += answer.latency_ms or 0.0
         job.is_cached = job.is_cached and from_cache
-        job.generated_at = answer.created_at if isinstance(answer, CachedAnswer) else datetime.now(timezone.utc)
+        job.generated_at = (
+            answer.created_at if isinstance(answer, CachedAnswer) else datetime.now(timezone.utc)
+        )
 
     def _call_all(self, items: list[tuple[int, CompletionRequest, str]], attempt: int) -> dict:
         """Send requests with at most `workers` in flight; each answer is cached as it arrives."""
@@ -456,7 +462,9 @@ def _round_jobs(work: duckdb.DuckDBPyConnection, settings: Settings, round_numbe
             first_name=columns["first_name"][index],
             segment=columns["segment"][index],
             earlier_messages=tuple(columns["earlier_messages"][index]),
-            ideas_to_avoid=tuple(columns["ideas"][index][: settings.ideas_size] if settings.ideas_size else ()),
+            ideas_to_avoid=tuple(
+                columns["ideas"][index][: settings.ideas_size] if settings.ideas_size else ()
+            ),
         )
         client_id = columns["client_id"][index]
         jobs.append(

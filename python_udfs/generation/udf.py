@@ -58,7 +58,9 @@ class _GenerateText:
                     temperature = settings.temperature
                 jobs.append(
                     Job(
-                        context=MessageContext(campaign_id, instructions or "", max_characters or 160, first_name, segment),
+                        context=MessageContext(
+                            campaign_id, instructions or "", max_characters or 160, first_name, segment
+                        ),
                         seed_key=f"sql|{campaign_id}|{first_name}|{segment}",
                         temperature=DEFAULT_TEMPERATURE if temperature is None else float(temperature),
                     )

@@ -17,7 +17,9 @@ __all__ = ["DuplicateGuard", "clean_message", "normalise", "validate_message"]
 
 # Stop tokens and chat-template markers that small models leak (the original stripped the first).
 _ARTEFACTS = re.compile(r"</?start_of_turn>|</?end_of_turn>|<eos>|<bos>|<\|im_end\|>|<\|eot_id\|>")
-_LABEL = re.compile(r"^(?:[-*•]\s+|(?:nova\s+)?mensagem(?:\s+de\s+marketing)?\s*:\s*|\[perfil[^\]]*\]\s*)", re.I)
+_LABEL = re.compile(
+    r"^(?:[-*•]\s+|(?:nova\s+)?mensagem(?:\s+de\s+marketing)?\s*:\s*|\[perfil[^\]]*\]\s*)", re.I
+)
 _QUOTES = "\"'“”‘’«»`"
 _URL = re.compile(r"https?://|www\.|\b[\w-]+\.(?:com|br|net|org|io|ly|me|app|site|link)\b|\S+@\S+\.\w+", re.I)
 # Nine or more digits, possibly split by dots, dashes, slashes or spaces: a CPF, whole or in part.
@@ -29,12 +31,10 @@ _INSTRUCTION_TALK = re.compile(
     re.I,
 )
 _PORTUGUESE = frozenset(
-    "de da do das dos para pra um uma que com no na nos nas seu sua seus suas você voce o os as e é em "
-    "por mais tal ao à nosso nossa este esta sem como natal presente presentes sua seu dica invista".split()
+    ["de", "da", "do", "das", "dos", "para", "pra", "um", "uma", "que", "com", "no", "na", "nos", "nas", "seu", "sua", "seus", "suas", "você", "voce", "o", "os", "as", "e", "é", "em", "por", "mais", "tal", "ao", "à", "nosso", "nossa", "este", "esta", "sem", "como", "natal", "presente", "presentes", "sua", "seu", "dica", "invista"]
 )
 _ENGLISH = frozenset(
-    "the and for your you with to of is this that our get now gift gifts christmas tip invest it on in "
-    "an be are".split()
+    ["the", "and", "for", "your", "you", "with", "to", "of", "is", "this", "that", "our", "get", "now", "gift", "gifts", "christmas", "tip", "invest", "it", "on", "in", "an", "be", "are"]
 )
 
 

@@ -22,4 +22,6 @@ def build_provider(settings: Settings) -> Provider:
         )
     from python_udfs.generation.providers.openai import OpenAIProvider
 
-    return OpenAIProvider(settings.model_name, settings.base_url, settings.timeout_seconds, settings.max_retries)
+    return OpenAIProvider(
+        settings.model_name, settings.base_url, settings.timeout_seconds, settings.max_retries
+    )

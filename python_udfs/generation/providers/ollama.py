@@ -21,7 +21,9 @@ def _raise_on_429(response: httpx.Response) -> None:
         retry_after = response.headers.get("retry-after")
         raise RateLimited(
             "Ollama answered 429 Too Many Requests",
-            retry_after=float(retry_after) if retry_after and retry_after.replace(".", "").isdigit() else None,
+            retry_after=float(retry_after)
+            if retry_after and retry_after.replace(".", "").isdigit()
+            else None,
         )
 
 
@@ -71,7 +73,9 @@ class OllamaProvider:
         except httpx.TransportError as error:
             raise ProviderUnavailable(f"Ollama connection failed: {error!r}", reason="connection") from None
         except ValueError as error:  # malformed JSON or a body that is not a chat response
-            raise GenerationError(f"Ollama sent an unreadable answer: {error}", reason="bad_response") from None
+            raise GenerationError(
+                f"Ollama sent an unreadable answer: {error}", reason="bad_response"
+            ) from None
         return Completion(
             text=response.message.content or "",
             prompt_tokens=response.prompt_eval_count or 0,

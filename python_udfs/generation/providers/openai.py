@@ -32,7 +32,9 @@ class OpenAIProvider:
             api_key = "unused"  # the SDK insists on one; local servers ignore it
         # The SDK's own retries (exponential backoff with jitter, Retry-After honoured) are the only
         # retry layer; its defaults (2 retries, 10 minutes) are replaced by explicit settings.
-        self._client = openai.OpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries)
+        self._client = openai.OpenAI(
+            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
+        )
 
     def complete(self, request: CompletionRequest) -> Completion:
         prompt = request.prompt
@@ -52,7 +54,9 @@ class OpenAIProvider:
             retry_after = error.response.headers.get("retry-after")
             raise RateLimited(
                 "the server kept answering 429 Too Many Requests",
-                retry_after=float(retry_after) if retry_after and retry_after.replace(".", "").isdigit() else None,
+                retry_after=float(retry_after)
+                if retry_after and retry_after.replace(".", "").isdigit()
+                else None,
             ) from None
         except openai.APITimeoutError:
             raise ProviderUnavailable("the server did not answer in time", reason="timeout") from None
@@ -70,7 +74,9 @@ class OpenAIProvider:
                 f"the server refused the request ({error.status_code})", reason="http_error"
             ) from None
         except (openai.APIResponseValidationError, ValueError) as error:
-            raise GenerationError(f"unreadable answer: {type(error).__name__}", reason="bad_response") from None
+            raise GenerationError(
+                f"unreadable answer: {type(error).__name__}", reason="bad_response"
+            ) from None
         if not response.choices:
             raise GenerationError("the answer had no choices", reason="bad_response")
         usage = response.usage
