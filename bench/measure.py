@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import subprocess
@@ -34,10 +35,9 @@ def _descendants(pid: int) -> list[int]:
     pids, index = [pid], 0
     while index < len(pids):
         for task in Path(f"/proc/{pids[index]}/task").glob("*/children"):
-            try:
+            # A task may end between listing and reading.
+            with contextlib.suppress(OSError):
                 pids.extend(int(child) for child in task.read_text().split())
-            except OSError:
-                pass  # the task ended between listing and reading
         index += 1
     return pids
 
@@ -45,11 +45,9 @@ def _descendants(pid: int) -> list[int]:
 def _tree_rss_bytes(pid: int) -> int:
     total = 0
     for member in _descendants(pid):
-        try:
-            # statm's second field: resident pages.
+        # statm's second field: resident pages (the process may have ended meanwhile).
+        with contextlib.suppress(OSError, IndexError):
             total += int(Path(f"/proc/{member}/statm").read_text().split()[1]) * _PAGE_SIZE
-        except (OSError, IndexError):
-            pass
     return total
 
 

@@ -10,7 +10,7 @@ import duckdb
 
 from python_udfs.errors import DatabaseInUse
 
-__all__ = ["cache_path", "check_database_free", "database_path"]
+__all__ = ["cache_path", "check_database_free", "database_path", "export_dir"]
 
 
 def database_path() -> Path:
@@ -23,6 +23,11 @@ def cache_path() -> Path:
     return Path(os.environ.get("MARKETING_CACHE_PATH", "data/llm_cache.duckdb"))
 
 
+def export_dir() -> Path:
+    """Where the CRM exports are written (`MARKETING_EXPORT_DIR`, as in the export models)."""
+    return Path(os.environ.get("MARKETING_EXPORT_DIR", "data/exports"))
+
+
 def check_database_free(path: Path) -> None:
     """Fail at once, naming the holder, when another process has the file open.
 
@@ -33,6 +38,8 @@ def check_database_free(path: Path) -> None:
         return
     try:
         duckdb.connect(str(path)).close()
+    except duckdb.ConnectionException:
+        return  # already open in this very process (with other settings): no other process holds it
     except duckdb.IOException as error:
         text = str(error)
         if "lock" not in text.lower():
@@ -40,7 +47,7 @@ def check_database_free(path: Path) -> None:
         holder = re.search(r"held in (.+?) \(PID (\d+)\)", text)
         who = f"{holder.group(1)} (PID {holder.group(2)})" if holder else "another process"
         raise DatabaseInUse(
-            f"{path} is open in {who}. DuckDB lets one process write a database file at a time: "
-            f"close that session (for the DuckDB CLI, type .quit), or open it read-only with "
-            f"`duckdb -readonly {path}` while dbt runs, then run again. Nothing was changed."
+            f"{path} is open in {who}. DuckDB lets one process at a time open a database file "
+            f"for writing: close that session (type .quit in the DuckDB CLI) and run again. "
+            f"Nothing was changed."
         ) from None

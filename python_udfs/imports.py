@@ -224,14 +224,19 @@ def check_files(
     """Check every file a path or glob matches (at least one must)."""
     paths = sorted(glob.glob(pattern))
     if not paths:
-        raise InputFileError(pattern, "no file matches this path")
+        raise InputFileError(
+            pattern,
+            "no file matches this path: put the exports there, or point the path at them "
+            "(see python -m python_udfs.imports --help)",
+        )
     return [check_file(p, delimiter=delimiter, encoding=encoding, required=required) for p in paths]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m python_udfs.imports",
-        description="Check the client exports dbt reads with client_source=csv; exit 1 naming the problem.",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--project-dir", type=Path, default=Path("."), help="where dbt_project.yml is")
     parser.add_argument("--clients", help="clients file or glob (MARKETING_CLIENTS_CSV, then the dbt var)")

@@ -75,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
             summary = push_tips(crm_settings)
             print(summary.line(), flush=True)
             if summary.has_failures:
-                raise MarketingError("some tips were not pushed: the line above says which; run again to retry.")
+                raise MarketingError(
+                    "some tips were not pushed: the line above says which; run again to retry."
+                )
         if not args.no_show:
             show_messages(db_path)
     except MarketingError as error:

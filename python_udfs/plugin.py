@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from dbt.adapters.duckdb.plugins import BasePlugin
+from dbt_common.exceptions import DbtRuntimeError
 
 from python_udfs.cpf import register_cpf_macros
+from python_udfs.database import check_database_free, export_dir
+from python_udfs.errors import DatabaseInUse
 from python_udfs.generation.udf import register_generate_text
 
 
@@ -15,6 +20,18 @@ class Plugin(BasePlugin):
     own lock and before attaching `llm_cache`, so the macros land in the main database's `main`
     schema and are stored there (views using them read fine from the DuckDB CLI).
     """
+
+    def update_connection_config(self, creds, config):
+        # Called just before dbt opens the file: make the folders it and the exports need, and stop
+        # with a clear message (not a driver error mid-log) when another process holds the file.
+        paths = [Path(creds.path), *(Path(attachment.path) for attachment in creds.attach or [])]
+        for path in [*(path.parent for path in paths), export_dir()]:
+            path.mkdir(parents=True, exist_ok=True)
+        try:
+            for path in paths:
+                check_database_free(path)
+        except DatabaseInUse as error:
+            raise DbtRuntimeError(str(error)) from None  # dbt prints its own errors without a traceback
 
     def configure_connection(self, conn):
         register_cpf_macros(conn)

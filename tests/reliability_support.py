@@ -178,12 +178,18 @@ def pii_findings(body: str, clients: Iterable[dict]) -> list[str]:
     return found
 
 
-def raw_cpfs_in_database(path: Path, exclude_schemas: Sequence[str] = ()) -> dict[str, int]:
-    """{table.column: rows} for every varchar column of every table holding an unmasked CPF.
+# The seeds are the raw demo input (synthetic CPFs, unmasked by design): not marts, not exports.
+SEED_TABLES = frozenset(path.stem for path in (PROJECT / "seeds").glob("*.csv"))
 
-    One query per table: a `count_if` per varchar column. Views are skipped (staging views hold the
-    CPF by design and store no data); tables are what analysts and exports read.
+
+def raw_cpfs_in_database(path: Path, exclude_tables: Iterable[str] = SEED_TABLES) -> dict[str, int]:
+    """{schema.table.column: rows} for every text column of every table holding an unmasked CPF.
+
+    One query per table: a `count_if` per text column. Views are skipped (staging views hold the
+    CPF by design and store no data); tables, stored test failures included, are what people read.
+    Hash columns (`*hash`) are hex digests, whose digit runs are not CPFs.
     """
+    exclude_tables = set(exclude_tables)
     hits: dict[str, int] = {}
     with duckdb.connect(str(path), read_only=True) as connection:
         tables = connection.execute(
@@ -196,8 +202,9 @@ def raw_cpfs_in_database(path: Path, exclude_schemas: Sequence[str] = ()) -> dic
             group by all
             """
         ).fetchall()
-        for database, schema, table, columns in tables:
-            if schema in exclude_schemas:
+        for database, schema, table, all_columns in tables:
+            columns = [column for column in all_columns if not column.lower().endswith("hash")]
+            if table in exclude_tables or not columns:
                 continue
             checks = ", ".join(
                 f'count_if(regexp_matches(cast("{column}" as varchar), \'{CPF_SQL_PATTERN}\')) as "{column}"'

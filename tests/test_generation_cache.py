@@ -58,8 +58,9 @@ def test_answers_survive_the_process_being_killed(tmp_path):
         connection.execute("create table never_committed as select 1 as x")
         cache = ResponseCache(connection)
         for key in ("k1", "k2", "k3"):
+            answer = Completion("Ana, um livro?", 1, 1, 1.0)
             cache.put(key, provider="p", model="m", prompt_version="v1", prompt_hash="h",
-                      completion=Completion("Ana, um livro?", 1, 1, 1.0), created_at=datetime.now(timezone.utc))
+                      completion=answer, created_at=datetime.now(timezone.utc))
         cache.flush()
         os.kill(os.getpid(), signal.SIGKILL)
         """

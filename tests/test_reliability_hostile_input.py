@@ -196,7 +196,7 @@ EXPECTED_GENERATION = {
     1: None,  # empty name: flagged by not_null (warn), welcome says "cliente", nothing generated
     2: None,  # all spaces: the same
     3: "ok",  # ALL CAPS: greeted as written
-    4: "ok",  # emoji: kept
+    4: "ok",  # emoji: kept in the full name
     5: "rejected:missing_first_name",  # 10,010 characters: cut to 40 in the prompt, the answer can't match
     6: "ok",  # SQL: plain text; the clients table is still there
     7: "ok",  # quotes
@@ -256,7 +256,7 @@ def test_hostile_names_are_stored_as_text_and_normalised(hostile_build):
     assert len(clients) == 16, "every client is kept, whatever its name"
     assert clients[1] == (None, None) and clients[2] == (None, None)
     assert clients[3][0] == "JOÃO"
-    assert clients[4][0] == "Ana🎄🎁"
+    assert clients[4] == ("Ana", "Ana 🎄🎁 Souza")
     assert len(clients[5][1]) == 10_010
     assert clients[6][1] == "Robert'); DROP TABLE clients;--"
     assert clients[7][1] == 'Bobby "Tables" O\'Brien'

@@ -10,7 +10,11 @@ final as (
 
     select
         client_id,
-        split_part(client_name, ' ', 1) as first_name,
+        -- The first word, when it has a letter: a masked CPF typed as the name greets nobody.
+        case
+            when regexp_matches(split_part(client_name, ' ', 1), '\p{L}')
+                then split_part(client_name, ' ', 1)
+        end as first_name,
         client_name as full_name,
         cpf_mask(cpf) as cpf_masked,
         cpf is not null as has_cpf,

@@ -20,7 +20,7 @@ final as (
         any_value(first_name) as first_name,
         any_value(cpf_masked) as cpf_masked,
         list(
-            {'campaign_id': campaign_id, 'round': round, 'message': message}
+            { 'campaign_id': campaign_id, 'round': round, 'message': message }
             order by message_number
         ) as messages
 

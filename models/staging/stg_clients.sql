@@ -20,7 +20,7 @@ renamed as (
 
     select
         cast(trim(cast(id as varchar)) as integer) as client_id,
-        {{ collapse_whitespace('nome') }} as client_name,
+        {{ mask_cpf_like_digits(collapse_whitespace('nome')) }} as client_name,
         nullif(trim(cast(cpf as varchar)), '') as cpf_as_given,
         '{{ client_source }}' as source_system
 
@@ -35,7 +35,8 @@ cleaned as (
         client_name,
         cpf_normalise(cpf_as_given) as cpf,
         cpf_as_given is not null and cpf_normalise(cpf_as_given) is null as is_cpf_malformed,
-        source_system
+        source_system,
+        cpf_as_given
 
     from renamed
 
@@ -44,8 +45,12 @@ cleaned as (
 final as (
 
     select
-        *,
-        count(*) over (partition by client_id) as source_row_count
+        * exclude (cpf_as_given),
+        -- Versions of this client in the source: a row exported twice is one version, a second
+        -- name or CPF for the same id is another (and fails the build: which one is right?).
+        count(distinct row(client_name, coalesce(cpf, cpf_as_given))) over (
+            partition by client_id
+        ) as source_row_count
 
     from cleaned
     -- One row per client_id. Among duplicates keep, in order: a valid CPF, then any CPF, then a

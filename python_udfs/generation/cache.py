@@ -108,7 +108,8 @@ class ResponseCache:
         try:
             found = self._cursor.execute(
                 f"""
-                select r.request_hash, r.text, r.prompt_tokens, r.completion_tokens, r.latency_ms, r.created_at
+                select
+                    r.request_hash, r.text, r.prompt_tokens, r.completion_tokens, r.latency_ms, r.created_at
                 from {CATALOG}.main.responses as r
                 semi join _requested_keys as k on r.request_hash = k.request_hash
                 qualify row_number() over (partition by r.request_hash order by r.created_at desc) = 1

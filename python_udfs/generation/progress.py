@@ -41,7 +41,8 @@ class Progress:
     def summary(self, ok: int, rejected: int, error: int, model_calls: int) -> str:
         seconds = time.monotonic() - self.started
         line = (
-            f"{self.label}: {self.total} rows in {seconds:.1f}s: {ok} ok, {rejected} rejected, {error} error; "
+            f"{self.label}: {self.total} rows in {seconds:.1f}s: "
+            f"{ok} ok, {rejected} rejected, {error} error; "
             f"{self.cached} from cache, {model_calls} model calls"
         )
         self._print(line)

@@ -52,7 +52,7 @@ FEW_SHOT_EXAMPLES: dict[str, tuple[str, tuple[str, ...]]] = {
             "[perfil intermediario] Helena, que tal um CDB com liquidez diária para seus objetivos?",
             "[perfil sem_saldo] Otávio, que tal guardar um pouco do seu salário todo mês na poupança?",
             "[perfil intermediario] Júlia, o Tesouro IPCA protege seu dinheiro da inflação a longo prazo.",
-            "[perfil alta_renda] Sérgio, conheça nossa previdência privada com vantagens no imposto de renda.",
+            "[perfil alta_renda] Sérgio, conheça nossa previdência privada com vantagens no IR.",
         ),
     ),
 }

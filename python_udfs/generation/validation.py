@@ -20,7 +20,7 @@ _ARTEFACTS = re.compile(r"</?start_of_turn>|</?end_of_turn>|<eos>|<bos>|<\|im_en
 _LABEL = re.compile(
     r"^(?:[-*•]\s+|(?:nova\s+)?mensagem(?:\s+de\s+marketing)?\s*:\s*|\[perfil[^\]]*\]\s*)", re.I
 )
-_QUOTES = "\"'“”‘’«»`"
+_QUOTES = "\"'\u201c\u201d\u2018\u2019«»`"  # straight, curly and angle quotes
 _URL = re.compile(r"https?://|www\.|\b[\w-]+\.(?:com|br|net|org|io|ly|me|app|site|link)\b|\S+@\S+\.\w+", re.I)
 # Nine or more digits, possibly split by dots, dashes, slashes or spaces: a CPF, whole or in part.
 _CPF_LIKE = re.compile(r"\d(?:[\s./-]?\d){8,}")
@@ -30,11 +30,82 @@ _INSTRUCTION_TALK = re.compile(
     r"modelo de linguagem|language model|\bprompt\b",
     re.I,
 )
+# Common short words: a cheap language check that needs no model.
 _PORTUGUESE = frozenset(
-    ["de", "da", "do", "das", "dos", "para", "pra", "um", "uma", "que", "com", "no", "na", "nos", "nas", "seu", "sua", "seus", "suas", "você", "voce", "o", "os", "as", "e", "é", "em", "por", "mais", "tal", "ao", "à", "nosso", "nossa", "este", "esta", "sem", "como", "natal", "presente", "presentes", "sua", "seu", "dica", "invista"]
+    {
+        "de",
+        "da",
+        "do",
+        "das",
+        "dos",
+        "para",
+        "pra",
+        "um",
+        "uma",
+        "que",
+        "com",
+        "no",
+        "na",
+        "nos",
+        "nas",
+        "seu",
+        "sua",
+        "seus",
+        "suas",
+        "você",
+        "voce",
+        "o",
+        "os",
+        "as",
+        "e",
+        "é",
+        "em",
+        "por",
+        "mais",
+        "tal",
+        "ao",
+        "à",
+        "nosso",
+        "nossa",
+        "este",
+        "esta",
+        "sem",
+        "como",
+        "natal",
+        "presente",
+        "presentes",
+        "dica",
+        "invista",
+    }
 )
 _ENGLISH = frozenset(
-    ["the", "and", "for", "your", "you", "with", "to", "of", "is", "this", "that", "our", "get", "now", "gift", "gifts", "christmas", "tip", "invest", "it", "on", "in", "an", "be", "are"]
+    {
+        "the",
+        "and",
+        "for",
+        "your",
+        "you",
+        "with",
+        "to",
+        "of",
+        "is",
+        "this",
+        "that",
+        "our",
+        "get",
+        "now",
+        "gift",
+        "gifts",
+        "christmas",
+        "tip",
+        "invest",
+        "it",
+        "on",
+        "in",
+        "an",
+        "be",
+        "are",
+    }
 )
 
 

@@ -14,7 +14,7 @@ MAX_RETRY_AFTER_SECONDS = 30.0
 
 
 def retry_policy(max_retries: int, backoff_seconds: float = 0.5) -> dict:
-    """Keyword arguments for `tenacity.Retrying`: exponential backoff with full jitter, Retry-After honoured."""
+    """Arguments for `tenacity.Retrying`: exponential backoff with full jitter, Retry-After honoured."""
     jittered = wait_random_exponential(multiplier=backoff_seconds, max=20)
 
     def wait(state: RetryCallState) -> float:
