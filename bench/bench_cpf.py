@@ -156,6 +156,14 @@ IMPLEMENTATIONS: dict[str, dict[str, str]] = {
         "arrow udf": "select count_if(cpf_is_valid_arrow(value)) from {table}",
         "python udf (stdnum, row at a time)": "select count_if(cpf_is_valid_python(value)) from {table}",
     },
+    "cpf_is_valid in where": {
+        "sql macro": "select count(*) from {table} where cpf_is_valid(value)",
+        "plain sql": (
+            f"with normalised as (select {INLINE_NORMALISE} as n from {{table}}) "
+            f"select count(*) from normalised where {_inline_is_valid_arithmetic('n')}"
+        ),
+        "arrow udf": "select count(*) from {table} where cpf_is_valid_arrow(value)",
+    },
     "cpf_normalise": {
         "sql macro": "select count(cpf_normalise(value)) from {table}",
         "plain sql": f"select count({INLINE_NORMALISE}) from {{table}}",

@@ -64,6 +64,7 @@ class Plan:
     embedded_clients: int = 50
     repeats: int = 3
     cpf_rows: int = 1_000_000
+    cpf_python_rows: int = 50_000
 
 
 QUICK = Plan(
@@ -76,6 +77,7 @@ QUICK = Plan(
     embedded_clients=5,
     repeats=1,
     cpf_rows=100_000,
+    cpf_python_rows=5_000,
 )
 
 
@@ -723,7 +725,7 @@ def main(argv: list[str] | None = None) -> int:
     results["server_scale"] = scale_with_server(plan, args.workdir)
     results["embedded"] = embedded(clients, plan)
     log("CPF benchmark (bench/bench_cpf.py)")
-    results["cpf"] = bench_cpf.run(plan.cpf_rows, repeats=plan.repeats, python_repeats=1, log=log)
+    results["cpf"] = bench_cpf.run(plan.cpf_rows, plan.repeats, plan.cpf_python_rows, log=log)
     results["seconds"] = time.perf_counter() - started
 
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,7 @@ from tests.reliability_support import (
     csv_env,
     csv_vars,
     llm_env,
+    pii_findings,
     run_dbt,
     run_pipeline,
     write_clients,
@@ -78,12 +79,12 @@ def check_resumed(tmp: Path, cached_before: list[str], rerun_requests: int) -> N
 @pytest.fixture
 def project(tmp_path):
     (tmp_path / "exports").mkdir()
-    clients_csv, accounts_csv, _ = write_clients(tmp_path / "imports", CLIENTS)
-    return tmp_path, csv_env(clients_csv, accounts_csv)
+    clients_csv, accounts_csv, clients = write_clients(tmp_path / "imports", CLIENTS)
+    return tmp_path, csv_env(clients_csv, accounts_csv), clients
 
 
 def test_sigkill_of_dbt_build_mid_generation_resumes_without_losing_or_repeating(project):
-    tmp, files = project
+    tmp, files, clients = project
     with LLMServer(latency_ms=300, concurrency=2) as server:
         env = llm_env(tmp, server.openai_url, MARKETING_MAX_CONCURRENCY="2", **files)
         build = subprocess.Popen(
@@ -104,6 +105,7 @@ def test_sigkill_of_dbt_build_mid_generation_resumes_without_losing_or_repeating
         before = server.requests
         rerun = run_dbt(["build", *csv_vars()], env)
         rerun_requests = server.requests - before
+        leaks = [found for body in server.bodies if (found := pii_findings(body, clients))]
     print(
         f"SIGKILL: {answered_before_kill} answers sent before the kill, {len(cached_before)} cached, "
         f"re-run asked {rerun_requests}"
@@ -111,10 +113,11 @@ def test_sigkill_of_dbt_build_mid_generation_resumes_without_losing_or_repeating
     assert rerun.returncode == 0, rerun.stdout[-3000:]
     assert len(cached_before) >= answered_before_kill - 2 * 2, "more than the in-flight answers were lost"
     check_resumed(tmp, cached_before, rerun_requests)
+    assert leaks == []
 
 
 def test_ctrl_c_stops_the_pipeline_promptly_and_the_rerun_resumes(project):
-    tmp, files = project
+    tmp, files, clients = project
     with LLMServer(latency_ms=300, concurrency=2) as server:
         env = llm_env(tmp, server.openai_url, MARKETING_MAX_CONCURRENCY="2", **files)
         command = [sys.executable, "-m", "python_udfs.pipeline", "--no-show", "--", *csv_vars()]
@@ -147,6 +150,7 @@ def test_ctrl_c_stops_the_pipeline_promptly_and_the_rerun_resumes(project):
         before = server.requests
         rerun = run_pipeline(["--no-show", "--", *csv_vars()], env)
         rerun_requests = server.requests - before
+        leaks = [found for body in server.bodies if (found := pii_findings(body, clients))]
     print(
         f"SIGINT: exited {pipeline.returncode} {seconds:.1f}s after Ctrl-C; {answered_before} answers sent, "
         f"{len(cached_before)} cached, re-run asked {rerun_requests}; last lines: {stderr.strip()[-300:]!r}"
@@ -156,3 +160,4 @@ def test_ctrl_c_stops_the_pipeline_promptly_and_the_rerun_resumes(project):
     assert "Traceback" not in stderr
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
     check_resumed(tmp, cached_before, rerun_requests)
+    assert leaks == []

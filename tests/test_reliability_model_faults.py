@@ -23,6 +23,7 @@ from tests.reliability_support import (
     csv_env,
     csv_vars,
     llm_env,
+    pii_findings,
     run_dbt,
     write_clients,
 )
@@ -256,7 +257,7 @@ def dbt_runs(tmp_path_factory):
     """Three builds on one database: 20% faults, then healthy, then a new round with every request failing."""
     tmp = tmp_path_factory.mktemp("faults_dbt")
     (tmp / "exports").mkdir()
-    clients_csv, accounts_csv, _ = write_clients(tmp / "imports", DBT_CLIENTS)
+    clients_csv, accounts_csv, clients = write_clients(tmp / "imports", DBT_CLIENTS)
     runs = {}
     with LLMServer(
         fault_share=FAULT_SHARE, faults=("500", "503", "429", "drop", "malformed", "empty", "url")
@@ -294,6 +295,7 @@ def dbt_runs(tmp_path_factory):
         build("healthy")
         server.set_faults(1.0, ("500", "503"))
         build("all_failing", "generation_rounds: 2")
+        runs["leaks"] = [found for body in server.bodies if (found := pii_findings(body, clients))]
     return runs
 
 
@@ -305,6 +307,7 @@ def test_dbt_build_with_faults_records_every_row_with_its_reason(dbt_runs):
     assert len(rows) == run["expected_rows"] >= DBT_CLIENTS * 2
     assert len({row[:3] for row in rows}) == len(rows)
     assert all((row[3] == "ok") == (row[4] is None) for row in rows)
+    assert dbt_runs["leaks"] == [], "a request carried a CPF, surname, client id or balance"
 
 
 def test_dbt_rerun_after_the_faults_stop_completes_exactly_the_failed_rows(dbt_runs):

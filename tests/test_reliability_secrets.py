@@ -137,25 +137,40 @@ def test_secret_and_data_files_are_ignored_by_git(path):
 # -- a whole run with a recognisable key -------------------------------------------------------------
 
 
-def test_the_api_key_appears_in_no_output_log_target_database_cache_or_export(tmp_path):
+@pytest.fixture(scope="module")
+def keyed_run(tmp_path_factory):
+    """The pipeline and the tests run with a recognisable fake key, on a fresh directory."""
+    tmp = tmp_path_factory.mktemp("secrets")
     key = fake_key()
     with LLMServer() as server:
-        env = llm_env(tmp_path, server.openai_url, OPENAI_API_KEY=key)
+        env = llm_env(tmp, server.openai_url, OPENAI_API_KEY=key)
         pipeline = run_pipeline([], env)
-        assert pipeline.returncode == 0, pipeline.stdout[-3000:] + pipeline.stderr[-3000:]
         # "and the tests": the stored failures land in the database too.
         tests = run_dbt(["test", "--store-failures"], env)
-        assert server.answered > 0
+        answered = server.answered
+    return tmp, key, pipeline, tests, answered
+
+
+def test_the_api_key_appears_in_no_output_log_target_database_cache_or_export(keyed_run):
+    tmp, key, pipeline, tests, answered = keyed_run
+    assert answered > 0, pipeline.stdout[-3000:] + pipeline.stderr[-3000:]
     outputs = {
         "pipeline stdout": pipeline.stdout,
         "pipeline stderr": pipeline.stderr,
         "dbt test output": tests.stdout + tests.stderr,
     }
     assert [name for name, text in outputs.items() if key in text] == []
-    roots = [tmp_path]  # target/, logs/, marketing.duckdb, llm_cache.duckdb, exports/, dlt/
-    assert (tmp_path / "marketing.duckdb").exists() and (tmp_path / "llm_cache.duckdb").exists()
-    assert (tmp_path / "target").is_dir() and (tmp_path / "logs").is_dir()
-    roots += [PROJECT / name for name in ("target", "logs") if (PROJECT / name).exists()]
+    assert (tmp / "marketing.duckdb").exists() and (tmp / "llm_cache.duckdb").exists()
+    assert (tmp / "target").is_dir() and (tmp / "logs").is_dir()
+    # tmp holds target/, logs/, marketing.duckdb, llm_cache.duckdb, exports/ and dlt/.
+    roots = [tmp] + [PROJECT / name for name in ("target", "logs") if (PROJECT / name).exists()]
     assert files_holding(key, roots) == []
     # The key's distinctive middle part, in case something stored it cut or re-encoded.
     assert files_holding(key[3:30], roots) == []
+
+
+def test_a_first_run_on_a_fresh_machine_succeeds_and_writes_the_exports(keyed_run):
+    """Nothing is created by hand first: `data/exports` does not exist on a fresh clone either."""
+    tmp, _, pipeline, _, _ = keyed_run
+    assert pipeline.returncode == 0, pipeline.stdout[-3000:] + pipeline.stderr[-3000:]
+    assert (tmp / "exports" / "crm_export.json").exists()
