@@ -10,7 +10,7 @@ export DBT_PROFILES_DIR := $(CURDIR)
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: install run build test lint pytest dbt-test bench clean
+.PHONY: install run test dbt-test lint pytest bench clean
 
 install: $(VENV)/.installed
 
@@ -42,3 +42,7 @@ pytest: install
 
 clean:
 	rm -rf target logs data/marketing.duckdb data/marketing.duckdb.wal
+
+# Not part of the tests: regenerates docs/BENCHMARKS.md and bench/results/latest.json.
+bench: install
+	$(BIN)/python -m bench.run

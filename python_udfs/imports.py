@@ -39,7 +39,16 @@ import yaml
 
 from python_udfs.errors import InputFileError, MarketingError
 
-__all__ = ["REQUIRED_COLUMNS", "FileReport", "ImportSettings", "check_file", "check_files", "main"]
+__all__ = [
+    "REQUIRED_COLUMNS",
+    "FileReport",
+    "ImportSettings",
+    "check_exports",
+    "check_file",
+    "check_files",
+    "main",
+    "project_vars",
+]
 
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "clients": ("id", "nome", "CPF"),
@@ -70,14 +79,14 @@ class ImportSettings:
 
     @classmethod
     def from_project(
-        cls, project_dir: Path = Path("."), environ: Mapping[str, str] | None = None
+        cls,
+        project_dir: Path = Path("."),
+        environ: Mapping[str, str] | None = None,
+        cli_vars: Mapping[str, object] | None = None,
     ) -> ImportSettings:
-        """The settings dbt uses: environment variables over the vars in dbt_project.yml."""
+        """The settings dbt uses: environment variables over `--vars` over the vars in dbt_project.yml."""
         environ = os.environ if environ is None else environ
-        project_file = project_dir / "dbt_project.yml"
-        dbt_vars = {}
-        if project_file.exists():
-            dbt_vars = (yaml.safe_load(project_file.read_text(encoding="utf-8")) or {}).get("vars") or {}
+        dbt_vars = {**project_vars(project_dir), **(cli_vars or {})}
 
         def pick(env: str, var: str, default: str) -> str:
             return str(environ.get(env) or dbt_vars.get(var) or default)
@@ -88,6 +97,14 @@ class ImportSettings:
             delimiter=pick("MARKETING_CSV_DELIMITER", "csv_delimiter", ";"),
             encoding=pick("MARKETING_CSV_ENCODING", "csv_encoding", "utf-8"),
         )
+
+
+def project_vars(project_dir: Path = Path(".")) -> dict:
+    """The `vars:` block of dbt_project.yml."""
+    project_file = project_dir / "dbt_project.yml"
+    if not project_file.exists():
+        return {}
+    return (yaml.safe_load(project_file.read_text(encoding="utf-8")) or {}).get("vars") or {}
 
 
 def _decode_check(path: Path, encoding: str) -> tuple[str, list[str]]:
@@ -232,6 +249,21 @@ def check_files(
     return [check_file(p, delimiter=delimiter, encoding=encoding, required=required) for p in paths]
 
 
+def check_exports(settings: ImportSettings, project_dir: Path = Path(".")) -> list[str]:
+    """Check the clients and accounts exports; one line per file that passed, warnings indented."""
+    lines = []
+    targets = {"clients": settings.clients_csv, "accounts": settings.accounts_csv}
+    for kind, pattern in targets.items():
+        if not os.path.isabs(pattern):
+            pattern = str(project_dir / pattern)
+        for report in check_files(
+            pattern, delimiter=settings.delimiter, encoding=settings.encoding, required=REQUIRED_COLUMNS[kind]
+        ):
+            lines.append(f"ok  {report.path}: {report.rows} {kind} rows")
+            lines.extend(f"    warning: {warning}" for warning in report.warnings)
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m python_udfs.imports",
@@ -253,15 +285,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "accounts": args.accounts or settings.accounts_csv,
     }
     try:
-        for kind, pattern in targets.items():
-            if not os.path.isabs(pattern):
-                pattern = str(args.project_dir / pattern)
-            for report in check_files(
-                pattern, delimiter=delimiter, encoding=encoding, required=REQUIRED_COLUMNS[kind]
-            ):
-                print(f"ok  {report.path}: {report.rows} {kind} rows")
-                for warning in report.warnings:
-                    print(f"    warning: {warning}")
+        for line in check_exports(
+            ImportSettings(targets["clients"], targets["accounts"], delimiter, encoding), args.project_dir
+        ):
+            print(line)
     except MarketingError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

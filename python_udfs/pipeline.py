@@ -9,6 +9,7 @@ model answer is cached as it arrives and a re-run picks up where the last one st
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import shutil
 import subprocess
@@ -16,10 +17,12 @@ import sys
 from pathlib import Path
 
 import duckdb
+import yaml
 
 from python_udfs.crm import CrmSettings, extract, push_tips
 from python_udfs.database import cache_path, check_database_free, database_path
 from python_udfs.errors import MarketingError
+from python_udfs.imports import ImportSettings, check_exports, project_vars
 
 __all__ = ["main"]
 
@@ -33,6 +36,26 @@ order by client_id, message_number
 def _dbt_executable() -> str:
     beside_python = Path(sys.executable).with_name("dbt")
     return str(beside_python) if beside_python.exists() else (shutil.which("dbt") or "dbt")
+
+
+def cli_vars(dbt_args: list[str]) -> dict:
+    """The `--vars` given to dbt build (YAML), so the checks here see what dbt will see."""
+    for flag, value in itertools.pairwise(dbt_args):
+        if flag == "--vars":
+            try:
+                return yaml.safe_load(value) or {}
+            except yaml.YAMLError as error:
+                raise MarketingError(f"--vars is not valid YAML: {error}") from None
+    return {}
+
+
+def check_client_exports(dbt_args: list[str]) -> None:
+    """With the csv client source, check the export files before dbt reads them."""
+    overrides = cli_vars(dbt_args)
+    if overrides.get("client_source", project_vars().get("client_source")) != "csv":
+        return
+    for line in check_exports(ImportSettings.from_project(cli_vars=overrides)):
+        print(line, flush=True)
 
 
 def run_dbt_build(extra_args: list[str]) -> None:
@@ -68,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_database_free(db_path)
         check_database_free(cache_path())
+        check_client_exports(args.dbt_args)
         crm_settings = CrmSettings.from_environment(api_url=args.crm_api_url)
         print(extract(crm_settings).line(), flush=True)
         run_dbt_build(args.dbt_args)
