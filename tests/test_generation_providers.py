@@ -177,3 +177,17 @@ def test_openai_provider_end_to_end_against_llama_cpp_server(llama_server, tmp_p
     ).fetchall()
     assert [row[0] for row in calls] == [2, 0]
     assert os.environ.get("OPENAI_API_KEY") is None
+
+
+@pytest.mark.parametrize("make", [_openai, _ollama], ids=["openai", "ollama"])
+def test_every_http_request_of_a_call_is_counted_retries_included(server, make):
+    provider = make(server, retries=2)
+    server.set_faults(1.0, ("503",))
+    provider.request_counter.reset()
+    with pytest.raises(ProviderUnavailable):
+        provider.complete(_request())
+    assert provider.request_counter.count == server.requests == 3
+    server.set_faults(0.0)
+    provider.request_counter.reset()
+    provider.complete(_request())
+    assert provider.request_counter.count == 1

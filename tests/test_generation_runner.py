@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 from generation_support import DEMO, cache_connection, campaigns, demo_clients, fake_server_settings
 
-from python_udfs.errors import TooManyFailures
+from python_udfs.errors import GenerationError, TooManyFailures
 from python_udfs.generation import Completion, generate_missing
 from testkit.llm_server import LLMServer
 
@@ -187,3 +187,34 @@ def test_no_request_carries_a_cpf_surname_id_or_balance(server, connection):
             assert client["full_name"].split()[-1] not in body
             assert str(client["client_id"]) not in body
             assert str(int(client["balance"])) not in body
+
+
+class _UnreadableFirst:
+    """Each client's first answer is unreadable (a 200 with a broken body); the next one is fine."""
+
+    name, model, style, max_parallel = "fake", "unreadable-first", "chat", None
+
+    def __init__(self) -> None:
+        self.calls: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def complete(self, request):
+        name = request.prompt.user.split("«")[1].split("»")[0]
+        with self._lock:
+            self.calls[name] = self.calls.get(name, 0) + 1
+            first = self.calls[name] == 1
+        if first:
+            raise GenerationError("unreadable answer: JSONDecodeError", reason="bad_response")
+        ideas = {"João": "um livro de receitas", "Maria": "uma caneca térmica"}
+        idea = ideas.get(name, "um jogo de tabuleiro")
+        return Completion(f"{name}, que tal {idea} para o Natal?", 10, 5, 1.0)
+
+
+def test_an_unreadable_answer_is_asked_again_within_the_run(connection):
+    provider = _UnreadableFirst()
+    settings = {"provider": "openai", "campaigns": "christmas_gifts", "max_regenerations": 2}
+    rows = generate_missing(
+        demo_clients(3), campaigns(), None, settings, connection=connection, provider=provider
+    ).to_pylist()
+    assert [(r["status"], r["attempts"]) for r in rows] == [("ok", 2)] * 3
+    assert sum(provider.calls.values()) == 6

@@ -41,7 +41,8 @@ def test_settings_reject_unknown_names_and_providers():
 
 
 def test_settings_never_hold_the_api_key(monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-NEVER-IN-SETTINGS-0123456789")
+    # Built at run time: the committed file holds nothing shaped like a key.
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-" + "test-NEVER-IN-SETTINGS-0123456789")
     settings = Settings.from_config({"provider": "openai"})
     assert "NEVER-IN-SETTINGS" not in repr(settings)
 
@@ -162,3 +163,14 @@ def test_duplicates_are_caught_across_names_and_against_examples():
         "duplicate_of_earlier_message"
     )
     assert guard.check("Maria, que tal uma caneca térmica para o inverno?", "Maria", earlier) is None
+
+
+def test_markup_is_rejected_in_messages_and_dropped_from_names():
+    assert validate_message("<b>Lia</b>, que tal um livro de receitas para o Natal?", "<b>Lia</b>", 160) == (
+        "contains_markup"
+    )
+    # The prompt names the client without markup, and validation greets the same name.
+    assert safe_name("<b>Lia</b>") == "Lia"
+    assert validate_message("Lia, que tal um livro de receitas para o Natal?", "<b>Lia</b>", 160) is None
+    assert safe_name("<script>alert('x')</script>") == ""
+    assert safe_name("Ana <3") == "Ana 3"

@@ -20,6 +20,7 @@ final as (
         rows_requested,
         served_from_cache,
         model_calls,
+        http_retries,
         ok,
         rejected,
         error,

@@ -16,7 +16,10 @@ def model(dbt, session):
     )
     existing = None
     if dbt.is_incremental:
-        existing = session.sql(f"select client_id, campaign_id, round, status, message from {dbt.this}")
+        # `attempts`: a row not ok yet continues from its last attempt instead of replaying it.
+        existing = session.sql(
+            f"select client_id, campaign_id, round, status, message, attempts from {dbt.this}"
+        )
     return generate_missing(
         # Only what a prompt may use: never the CPF, the full name or the balance.
         clients=dbt.ref("clients").project("client_id, first_name, segment"),

@@ -53,6 +53,7 @@ _DDL = (
         rows_requested bigint,
         served_from_cache bigint,
         model_calls bigint,
+        http_retries bigint,
         ok bigint,
         rejected bigint,
         error bigint,
@@ -63,6 +64,9 @@ _DDL = (
         model varchar
     )
     """,
+    # Columns added after the first release: a cache file written before them gains them here
+    # (existing runs keep null: nothing was counted then).
+    f"alter table {CATALOG}.main.generation_log add column if not exists http_retries bigint",
 )
 
 _INSERT = f"""

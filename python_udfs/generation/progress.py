@@ -38,12 +38,12 @@ class Progress:
             self._printed = now
             self._print(self._line(now))
 
-    def summary(self, ok: int, rejected: int, error: int, model_calls: int) -> str:
+    def summary(self, ok: int, rejected: int, error: int, model_calls: int, http_retries: int = 0) -> str:
         seconds = time.monotonic() - self.started
         line = (
             f"{self.label}: {self.total} rows in {seconds:.1f}s: "
             f"{ok} ok, {rejected} rejected, {error} error; "
-            f"{self.cached} from cache, {model_calls} model calls"
+            f"{self.cached} from cache, {model_calls} model calls, {http_retries} HTTP retries"
         )
         self._print(line)
         return line

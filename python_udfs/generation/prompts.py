@@ -3,8 +3,8 @@
 What a prompt may hold: the campaign's instructions, the client's first name (and segment for
 investment tips), a bounded list of the client's earlier messages and of recent ideas in the
 campaign. Never the CPF, the client id, the surname or the balance: the callers do not even pass
-them here. The name is untrusted text: it is cut to one short line, stripped of the delimiters,
-and put inside «» with a sentence telling the model it is data, not instructions.
+them here. The name is untrusted text: it is stripped of markup, cut to one short line, stripped of
+the delimiters, and put inside «» with a sentence telling the model it is data, not instructions.
 
 The static part comes first so that servers with prefix caching (llama.cpp, vLLM, OpenAI) reuse it.
 """
@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from python_udfs.generation.providers.base import Prompt
+from python_udfs.generation.validation import strip_markup
 
 __all__ = ["FEW_SHOT_EXAMPLES", "PROMPT_VERSION", "MessageContext", "render_prompt", "safe_name"]
 
@@ -89,8 +90,9 @@ class MessageContext:
 
 
 def safe_name(name: str) -> str:
-    """The name as it may appear in a prompt: one line, no control characters or delimiters, short."""
-    text = "".join(" " if unicodedata.category(ch)[0] in "CZ" else ch for ch in name or "")
+    """The name as it may appear in a prompt: no markup, one line, no control characters or
+    delimiters, short. Validation greets the same markup-free name."""
+    text = "".join(" " if unicodedata.category(ch)[0] in "CZ" else ch for ch in strip_markup(name))
     text = re.sub(r"[«»\[\]]", "", text)
     return re.sub(r"\s+", " ", text).strip()[:MAX_NAME_CHARACTERS].strip()
 

@@ -8,6 +8,11 @@ finished previous one, and duplicates within a round are decided in (campaign, c
 every answer of a wave is in, never in arrival order. So a `--full-refresh`, or a re-run after a
 crash, rebuilds exactly the same requests, finds them in the cache, and calls the model only for
 what was never answered.
+
+A row already in the table but not `ok` continues its attempt numbers on the next run: a rejected
+row from the attempt after its last one (its cached answers were all rejected: replaying them would
+reject it again), a failed row from the attempt that failed (nothing was cached for it). Each run
+gives a row at most `max_regenerations + 1` attempts.
 """
 
 from __future__ import annotations
@@ -28,7 +33,13 @@ import pyarrow as pa
 from python_udfs.errors import GenerationError, TooManyFailures
 from python_udfs.generation.cache import CachedAnswer, ResponseCache
 from python_udfs.generation.progress import Progress
-from python_udfs.generation.prompts import FEW_SHOT_EXAMPLES, PROMPT_VERSION, MessageContext, render_prompt
+from python_udfs.generation.prompts import (
+    FEW_SHOT_EXAMPLES,
+    PROMPT_VERSION,
+    MessageContext,
+    render_prompt,
+    safe_name,
+)
 from python_udfs.generation.providers import Completion, CompletionRequest, Provider, build_provider
 from python_udfs.generation.settings import Settings
 from python_udfs.generation.validation import DuplicateGuard, clean_message, validate_message
@@ -59,6 +70,10 @@ OUTPUT_SCHEMA = pa.schema(
 DEFAULT_TEMPERATURE = 0.8
 # Rejections worth showing the model again: the regeneration is asked not to repeat them.
 _DUPLICATE_REASONS = ("duplicate_in_round", "duplicate_of_earlier_message", "copied_example")
+# Failed calls worth a new request within the run, as a regeneration (one more attempt, a new seed):
+# an unreadable 200 answer. The SDK never retries those (it retries only failed HTTP exchanges), so
+# this adds no second retry layer on top of its own.
+_REGENERATED_ERRORS = frozenset({"bad_response"})
 
 
 @dataclass
@@ -70,6 +85,8 @@ class Job:
     temperature: float
     client_id: int | None = None
     round: int = 0
+    # The attempt number this run starts from: 1, or the continuation of an earlier run's attempts.
+    first_attempt: int = 1
     attempts: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -109,12 +126,16 @@ class Generator:
         self.cache = cache
         self.progress = progress
         self.model_calls = 0
+        # HTTP requests sent beyond the first of each model call (the SDK's or tenacity's retries).
+        self.http_retries = 0
         self._answers = 0
         self._limiter = _RateLimiter(settings.requests_per_minute) if settings.requests_per_minute else None
         self.workers = max(
             1, min(settings.max_concurrency, provider.max_parallel or settings.max_concurrency)
         )
         self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="llm")
+        # Why calls failed, by reason: what a fail-fast summary shows.
+        self._failure_reasons: Counter[str] = Counter()
 
     def close(self, cancel: bool = False) -> None:
         # On Ctrl-C: queued requests are dropped, the ones in flight finish into the cache.
@@ -123,31 +144,46 @@ class Generator:
     def run(self, jobs: list[Job], check_duplicates: bool = True) -> None:
         """Fill in each job's outcome. Jobs must come in a deterministic order."""
         guards: dict[str, DuplicateGuard] = {}
-        pending = jobs
-        for attempt in range(1, self.settings.max_regenerations + 2):
+        pending = [job for job in jobs if not _reject_unusable_name(job)]
+        self.progress.rows_failed(len(jobs) - len(pending))
+        for wave in range(self.settings.max_regenerations + 1):
             if not pending:
                 break
-            requests = [self._request(job, attempt) for job in pending]
+            attempts = [job.first_attempt + wave for job in pending]
+            requests = [self._request(job, attempt) for job, attempt in zip(pending, attempts, strict=True)]
             keys = [self._key(request) for request in requests]
             answers: dict[int, CachedAnswer | Completion | GenerationError] = {}
             cached = self.cache.lookup(keys)
             for index, key in enumerate(keys):
                 if key in cached:
                     answers[index] = cached[key]
-            if attempt == 1:
+            if wave == 0:
                 self.progress.rows_answered(len(answers), cached=True)
             misses = {index for index in range(len(pending)) if index not in answers}
             calls = [(index, requests[index], keys[index]) for index in sorted(misses)]
-            answers.update(self._call_all(calls, attempt))
+            try:
+                self._call_all(calls, first_wave=wave == 0, results=answers)
+            except TooManyFailures:
+                # The run stops here: the calls that failed still count as failed rows.
+                for index, answer in answers.items():
+                    if isinstance(answer, GenerationError):
+                        job = pending[index]
+                        job.attempts, job.is_cached = attempts[index], False
+                        job.status, job.error_reason = "error", f"{answer.reason}: {answer}"
+                raise
+            last_wave = wave >= self.settings.max_regenerations
             retry = []
             for index, job in enumerate(pending):
                 answer = answers[index]
-                job.attempts = attempt
+                job.attempts = attempts[index]
                 job.prompt_hash = requests[index].prompt.sha256
                 if isinstance(answer, GenerationError):
                     job.is_cached = False
                     job.status, job.error_reason = "error", f"{answer.reason}: {answer}"
-                    self.progress.rows_failed(1)
+                    if answer.reason in _REGENERATED_ERRORS and not last_wave:
+                        retry.append(job)
+                    else:
+                        self.progress.rows_failed(1)
                     continue
                 self._account(job, answer, from_cache=index not in misses)
                 message = clean_message(answer.text)
@@ -161,10 +197,10 @@ class Generator:
                 if reason is None:
                     job.message, job.status, job.error_reason = message, "ok", None
                     continue
-                job.error_reason = reason
+                job.status, job.error_reason = None, reason
                 if reason in _DUPLICATE_REASONS:
                     job.avoid.append(message)
-                if attempt > self.settings.max_regenerations:
+                if last_wave:
                     job.status = "rejected"
                     self.progress.rows_failed(1)
                 else:
@@ -208,9 +244,13 @@ class Generator:
             answer.created_at if isinstance(answer, CachedAnswer) else datetime.now(timezone.utc)
         )
 
-    def _call_all(self, items: list[tuple[int, CompletionRequest, str]], attempt: int) -> dict:
-        """Send requests with at most `workers` in flight; each answer is cached as it arrives."""
-        results: dict[int, Completion | GenerationError] = {}
+    def _call_all(
+        self, items: list[tuple[int, CompletionRequest, str]], first_wave: bool, results: dict
+    ) -> None:
+        """Send requests with at most `workers` in flight; each answer is cached as it arrives.
+
+        Results land in `results` by index as they come, so a run stopped half-way knows what failed.
+        """
         inflight: dict[Future, int] = {}
         queue = iter(items)
         exhausted = False
@@ -226,33 +266,48 @@ class Generator:
                 break
             finished, _ = wait(inflight, timeout=0.5, return_when=FIRST_COMPLETED)
             for future in finished:
-                results[inflight.pop(future)] = result = future.result()
+                result, http_requests = future.result()
+                index = inflight.pop(future)
+                results[index] = result
                 self.model_calls += 1
-                self._answers += not isinstance(result, GenerationError)
+                self.http_retries += max(http_requests - 1, 0)
+                if isinstance(result, GenerationError):
+                    self._failure_reasons[result.reason] += 1
+                else:
+                    self._answers += 1
                 self.progress.call_finished()
-                if attempt == 1:
+                if first_wave:
                     self.progress.rows_answered(1, cached=False)
-            self._fail_fast(results)
+            self._fail_fast()
             self.progress.tick()
-        return results
 
-    def _fail_fast(self, results: dict) -> None:
+    def _fail_fast(self) -> None:
         # A dead server or a wrong model name fails every call: stop after a handful, not after all.
         if self._answers == 0 and self.model_calls >= max(20, 2 * self.workers):
+            reasons = dict(self._failure_reasons.most_common())
+            detail = ", ".join(f"{reason} {count}" for reason, count in reasons.items())
             raise TooManyFailures(
-                f"the first {self.model_calls} model calls all failed; stopping",
-                _count_reasons(r.reason for r in results.values() if isinstance(r, GenerationError)),
+                f"the first {self.model_calls} model calls all failed ({detail}); stopping. "
+                f"Check that the model server is running and reachable at the configured URL "
+                f"(OPENAI_BASE_URL or OLLAMA_HOST), that the model name ({self.provider.model}) is "
+                f"one it serves, and the API key. Answers received so far are cached: fix the cause "
+                f"and run again to resume.",
+                reasons,
             )
 
-    def _call(self, request: CompletionRequest, key: str) -> Completion | GenerationError:
+    def _call(self, request: CompletionRequest, key: str) -> tuple[Completion | GenerationError, int]:
+        """One model call: its answer (or error) and how many HTTP requests it took."""
         if self._limiter:
             self._limiter.acquire()
+        counter = getattr(self.provider, "request_counter", None)
+        if counter is not None:
+            counter.reset()
         try:
             completion = self.provider.complete(request)
         except GenerationError as error:
-            return error
+            return error, _sent(counter)
         except Exception as error:  # one row's surprise must not end the run: it is recorded instead
-            return GenerationError(f"unexpected {type(error).__name__}", reason="unexpected")
+            return GenerationError(f"unexpected {type(error).__name__}", reason="unexpected"), _sent(counter)
         self.cache.put(
             key,
             provider=self.provider.name,
@@ -262,7 +317,22 @@ class Generator:
             completion=completion,
             created_at=datetime.now(timezone.utc),
         )
-        return completion
+        return completion, _sent(counter)
+
+
+def _sent(counter) -> int:
+    """HTTP requests of the call just made; 1 for a provider that does not count (one call)."""
+    return counter.count if counter is not None else 1
+
+
+def _reject_unusable_name(job: Job) -> bool:
+    """Record a row whose name has nothing left to greet once cleaned (markup only, say): no call."""
+    if safe_name(job.context.first_name):
+        return False
+    job.attempts, job.is_cached = job.first_attempt - 1, False
+    job.status = "rejected"
+    job.error_reason = "missing_first_name: nothing is left of the name once markup is removed"
+    return True
 
 
 def _guard_for(campaign_id: str) -> DuplicateGuard:
@@ -299,7 +369,9 @@ def generate_missing(
 
     `clients` needs client_id, first_name and segment; `campaigns` the seed's columns; `existing`
     the model's current rows (None on a first run or a full refresh). Rows already `ok` are kept;
-    rejected and error rows are tried again (a rejected one replays from the cache: no new call).
+    rejected and error rows are tried again, continuing their `attempts` (a rejected row gets new
+    requests instead of replaying its rejected answers from the cache); without an `attempts`
+    column, or with no existing rows, a row starts at attempt 1 and replays what the cache holds.
     `connection` must have the cache attached as `llm_cache`; without it the cache is in memory.
     """
     settings = settings if isinstance(settings, Settings) else Settings.from_config(settings)
@@ -322,8 +394,9 @@ def generate_missing(
     try:
         for round_number in range(1, settings.rounds + 1):
             round_jobs = _round_jobs(work, settings, round_number)
-            generator.run(round_jobs)
+            # Listed before the run: a run stopped half-way still counts the rows it settled.
             jobs.extend(round_jobs)
+            generator.run(round_jobs)
             _remember_ok(work, round_jobs)
             _check_failures(jobs, settings)
         status = "completed"
@@ -334,7 +407,9 @@ def generate_missing(
         generator.close(cancel=True)
         cache.flush()
         counts = Counter(job.status for job in jobs)
-        progress.summary(counts["ok"], counts["rejected"], counts["error"], generator.model_calls)
+        progress.summary(
+            counts["ok"], counts["rejected"], counts["error"], generator.model_calls, generator.http_retries
+        )
         cache.log_run(
             {
                 "run_id": str(uuid.uuid4()),
@@ -344,6 +419,7 @@ def generate_missing(
                 "rows_requested": total,
                 "served_from_cache": sum(job.is_cached and job.status is not None for job in jobs),
                 "model_calls": generator.model_calls,
+                "http_retries": generator.http_retries,
                 "ok": counts["ok"],
                 "rejected": counts["rejected"],
                 "error": counts["error"],
@@ -396,6 +472,23 @@ def _plan(work: duckdb.DuckDBPyConnection, settings: Settings) -> int:
         where status = 'ok'
         """
     )
+    # Rows not ok yet continue their attempts: a rejected row after its last (rejected, cached)
+    # answer, a failed row at the attempt that failed (no answer was cached for it).
+    next_attempt = (
+        "case when status = 'rejected' then coalesce(attempts, 0) + 1 "
+        "else greatest(coalesce(attempts, 1), 1) end"
+        if "attempts" in work.table("existing_in").columns
+        else "1"
+    )
+    work.execute(
+        f"""
+        create temp table continued as
+        select client_id, campaign_id, round, max({next_attempt}) as first_attempt
+        from existing_in
+        where status is distinct from 'ok'
+        group by client_id, campaign_id, round
+        """
+    )
     return work.execute(
         """
         select count(*) from targets as t
@@ -440,9 +533,11 @@ def _round_jobs(work: duckdb.DuckDBPyConnection, settings: Settings, round_numbe
         select
             todo.*,
             coalesce(history.earlier_messages[1:{settings.history_size}], []) as earlier_messages,
-            coalesce(previous.ideas, []) as ideas
+            coalesce(previous.ideas, []) as ideas,
+            coalesce(continued.first_attempt, 1) as first_attempt
         from todo
         left join history using (client_id, campaign_id)
+        left join continued using (client_id, campaign_id, round)
         asof left join previous
             on todo.campaign_id = previous.campaign_id and todo.client_id > previous.client_id
         order by todo.campaign_id, todo.client_id
@@ -474,6 +569,7 @@ def _round_jobs(work: duckdb.DuckDBPyConnection, settings: Settings, round_numbe
                 temperature=DEFAULT_TEMPERATURE if temperature is None else float(temperature),
                 client_id=client_id,
                 round=round_number,
+                first_attempt=max(int(columns["first_attempt"][index] or 1), 1),
             )
         )
     return jobs
@@ -500,7 +596,7 @@ def _remember_ok(work: duckdb.DuckDBPyConnection, jobs: list[Job]) -> None:
 def _check_failures(jobs: list[Job], settings: Settings) -> None:
     failed = [job for job in jobs if job.status != "ok"]
     if jobs and len(failed) / len(jobs) > settings.max_failure_share:
-        reasons = _count_reasons(job.error_reason.split(":")[0] for job in failed)
+        reasons = _count_reasons((job.error_reason or "unfinished").split(":")[0] for job in failed)
         detail = ", ".join(f"{reason} {count}" for reason, count in reasons.items())
         raise TooManyFailures(
             f"{len(failed)} of {len(jobs)} messages failed (more than {settings.max_failure_share:.0%}): "

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from rapidfuzz import fuzz, process
 
-__all__ = ["DuplicateGuard", "clean_message", "normalise", "validate_message"]
+__all__ = ["DuplicateGuard", "clean_message", "normalise", "strip_markup", "validate_message"]
 
 # Stop tokens and chat-template markers that small models leak (the original stripped the first).
 _ARTEFACTS = re.compile(r"</?start_of_turn>|</?end_of_turn>|<eos>|<bos>|<\|im_end\|>|<\|eot_id\|>")
@@ -22,6 +22,10 @@ _LABEL = re.compile(
 )
 _QUOTES = "\"'\u201c\u201d\u2018\u2019«»`"  # straight, curly and angle quotes
 _URL = re.compile(r"https?://|www\.|\b[\w-]+\.(?:com|br|net|org|io|ly|me|app|site|link)\b|\S+@\S+\.\w+", re.I)
+# HTML in a name: script and style elements go whole (their content is code, not a name), other
+# tags go keeping their text (`<b>Lia</b>` is Lia), and any `<` or `>` left over goes too.
+_SCRIPT_OR_STYLE = re.compile(r"<(script|style)\b[^>]*>.*?(?:</\1\s*>|$)", re.I | re.S)
+_TAG = re.compile(r"<[^<>]*>")
 # Nine or more digits, possibly split by dots, dashes, slashes or spaces: a CPF, whole or in part.
 _CPF_LIKE = re.compile(r"\d(?:[\s./-]?\d){8,}")
 # Phrases that only appear when a model talks about its instructions instead of writing the message.
@@ -124,6 +128,12 @@ def clean_message(text: str | None) -> str:
     return ""
 
 
+def strip_markup(text: str) -> str:
+    """The text without HTML: what a name is once markup is removed (the prompt and checks use it)."""
+    text = _TAG.sub("", _SCRIPT_OR_STYLE.sub("", text or ""))
+    return text.replace("<", "").replace(">", "")
+
+
 def _fold(text: str) -> str:
     """Lower case without accents: 'Lúcia' and 'lucia' compare equal."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
@@ -136,7 +146,7 @@ def _words(text: str) -> list[str]:
 
 def normalise(message: str, first_name: str) -> str:
     """Folded words without the client's name: the same idea sent to Ana and to João compares equal."""
-    name = set(_words(first_name)[:1])
+    name = set(_words(strip_markup(first_name))[:1])
     return " ".join(word for word in _words(message) if word not in name)
 
 
@@ -148,6 +158,10 @@ def validate_message(message: str, first_name: str, max_characters: int) -> str 
         return "not_single_line"
     if len(message) > max_characters:
         return f"too_long: {len(message)} > {max_characters} characters"
+    if "<" in message or ">" in message:
+        return "contains_markup"
+    # The name the prompt gave the model: without markup (`<b>Lia</b>` is greeted as Lia).
+    first_name = strip_markup(first_name)
     name_words = _words(first_name)
     # Accents count here: "Lúcia" must be greeted as "Lúcia", not "Lucia".
     greeting = re.findall(r"\w+", first_name.casefold())[:1]

@@ -1,4 +1,6 @@
 -- Every ok message greets the client by first name (validation guarantees it; this proves it).
+-- The name greeted is the one the prompt gave the model: without markup (`<b>Lia</b>` is greeted
+-- as Lia), removed as `strip_markup` in python_udfs/generation/validation.py removes it.
 with
 
 marketing_messages as (
@@ -9,7 +11,20 @@ marketing_messages as (
 
 clients as (
 
-    select * from {{ ref('clients') }}
+    select
+        client_id,
+        first_name,
+        regexp_replace(
+            regexp_replace(
+                regexp_replace(
+                    first_name, '(?is)<(script|style)\b[^>]*>.*?(</(script|style)\s*>|$)', '', 'g'
+                ),
+                '<[^<>]*>', '', 'g'
+            ),
+            '[<>]', '', 'g'
+        ) as greeted_name
+
+    from {{ ref('clients') }}
 
 ),
 
@@ -25,7 +40,7 @@ final as (
     inner join clients on marketing_messages.client_id = clients.client_id
     where
         marketing_messages.status = 'ok'
-        and strpos(lower(marketing_messages.message), lower(clients.first_name)) = 0
+        and strpos(lower(marketing_messages.message), lower(clients.greeted_name)) = 0
 
 )
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["Completion", "CompletionRequest", "Prompt", "Provider"]
+__all__ = ["Completion", "CompletionRequest", "Prompt", "Provider", "RequestCounter"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,37 @@ class Completion:
     latency_ms: float
 
 
+class RequestCounter:
+    """Counts the HTTP requests a provider sends, retries included, per calling thread.
+
+    Installed as an httpx `request` event hook, it runs in the thread that sends the request: the
+    thread that called `complete`. So `reset()` before a call and `count` after it give that call's
+    requests, however many calls run at once. A request counts once its body is written to the
+    connection (httpcore's trace events): a connection that never opened sent the server nothing.
+    """
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def reset(self) -> None:
+        self._local.count = 0
+
+    @property
+    def count(self) -> int:
+        return getattr(self._local, "count", 0)
+
+    def __call__(self, request) -> None:
+        earlier = request.extensions.get("trace")
+
+        def trace(event: str, info: dict) -> None:
+            if event.endswith("send_request_body.complete"):
+                self._local.count = self.count + 1
+            if earlier is not None:
+                earlier(event, info)
+
+        request.extensions["trace"] = trace
+
+
 class Provider(Protocol):
     """A language model behind one method. Implementations raise `python_udfs.errors` classes only."""
 
@@ -59,5 +91,7 @@ class Provider(Protocol):
     style: str
     # How many requests are worth sending at once: None means the configured concurrency.
     max_parallel: int | None
+    # HTTP providers count the requests they send (retries included); None for in-process models.
+    request_counter: RequestCounter | None
 
     def complete(self, request: CompletionRequest) -> Completion: ...

@@ -43,6 +43,7 @@ class LocalProvider:
     name = "local"
     style = "completion"
     max_parallel = 1
+    request_counter = None  # in process: no HTTP, no retries
 
     def __init__(self, gguf_path: str | None = None) -> None:
         self.path = gguf_path or default_gguf_path()

@@ -9,7 +9,7 @@ import ollama
 from tenacity import Retrying
 
 from python_udfs.errors import GenerationError, ProviderUnavailable, RateLimited
-from python_udfs.generation.providers.base import Completion, CompletionRequest
+from python_udfs.generation.providers.base import Completion, CompletionRequest, RequestCounter
 from python_udfs.generation.providers.retrying import retry_policy
 
 __all__ = ["OllamaProvider"]
@@ -37,7 +37,14 @@ class OllamaProvider:
     ) -> None:
         self.model = model
         # The client has no timeout by default: a hung server would hold a worker forever.
-        self._client = ollama.Client(host=host, timeout=timeout, event_hooks={"response": [_raise_on_429]})
+        # Every request sent is counted, the tenacity retries below included (the run ledger's
+        # `http_retries`).
+        self.request_counter = RequestCounter()
+        self._client = ollama.Client(
+            host=host,
+            timeout=timeout,
+            event_hooks={"request": [self.request_counter], "response": [_raise_on_429]},
+        )
         self._retry = retry_policy(max_retries, backoff_seconds)
 
     def complete(self, request: CompletionRequest) -> Completion:

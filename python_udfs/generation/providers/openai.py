@@ -8,7 +8,7 @@ import time
 import openai
 
 from python_udfs.errors import GenerationError, ProviderUnavailable, RateLimited
-from python_udfs.generation.providers.base import Completion, CompletionRequest
+from python_udfs.generation.providers.base import Completion, CompletionRequest, RequestCounter
 
 __all__ = ["OpenAIProvider"]
 
@@ -31,9 +31,18 @@ class OpenAIProvider:
                 )
             api_key = "unused"  # the SDK insists on one; local servers ignore it
         # The SDK's own retries (exponential backoff with jitter, Retry-After honoured) are the only
-        # retry layer; its defaults (2 retries, 10 minutes) are replaced by explicit settings.
+        # retry layer; its defaults (2 retries, 10 minutes) are replaced by explicit settings. They
+        # happen inside the SDK, so the HTTP client counts every request it sends: the run ledger
+        # records the retries (`http_retries`) beside the calls.
+        self.request_counter = RequestCounter()
         self._client = openai.OpenAI(
-            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            http_client=openai.DefaultHttpxClient(
+                timeout=timeout, event_hooks={"request": [self.request_counter]}
+            ),
         )
 
     def complete(self, request: CompletionRequest) -> Completion:
