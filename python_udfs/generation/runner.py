@@ -286,12 +286,16 @@ class Generator:
         if self._answers == 0 and self.model_calls >= max(20, 2 * self.workers):
             reasons = dict(self._failure_reasons.most_common())
             detail = ", ".join(f"{reason} {count}" for reason, count in reasons.items())
+            hint = (
+                "Check that the model server is running and reachable at the configured URL "
+                f"(OPENAI_BASE_URL or OLLAMA_HOST), that the model name ({self.provider.model}) is one "
+                "it serves, and the API key."
+            )
+            if "rate_limited" in reasons:
+                hint += " It refuses the request rate: lower max_concurrency or set requests_per_minute."
             raise TooManyFailures(
-                f"the first {self.model_calls} model calls all failed ({detail}); stopping. "
-                f"Check that the model server is running and reachable at the configured URL "
-                f"(OPENAI_BASE_URL or OLLAMA_HOST), that the model name ({self.provider.model}) is "
-                f"one it serves, and the API key. Answers received so far are cached: fix the cause "
-                f"and run again to resume.",
+                f"the first {self.model_calls} model calls all failed ({detail}); stopping. {hint} "
+                "Answers received so far are cached: fix the cause and run again to resume.",
                 reasons,
             )
 
