@@ -1,13 +1,14 @@
 """Fill the response cache with an answer for every message a build will ask for, without a model.
 
 The scale benchmark measures `dbt build` with every message already cached. The keys come from
-the runner itself (the same planning, prompt rendering and key hashing the build uses) and the rows
-are written with one bulk insert into the cache table the cache module creates: the build then
-finds every request and makes zero model calls, which the loopback server's counter confirms.
+the runner's public planning API (`runner.plan_requests`: the same planning, prompt rendering and
+key hashing the build uses) and the rows are written in bulk through `ResponseCache.put_many` and
+`record_decisions`, into the tables the cache module creates: the build then finds every request
+and its decision and makes zero model calls, which the loopback server's counter confirms.
 
-Answers are the loopback server's own messages, made unique past its 60,605 distinct ones by a
-closing that changes every 60,605 messages; the few that come too close to a prompt's few-shot
-examples are skipped. So none is rejected as a duplicate and regenerated.
+Answers are the loopback server's own messages, made unique past its 623,645 distinct ones by a
+closing that changes every 623,645 messages; any that would fail validation or come too close to a
+prompt's few-shot examples is skipped. So none is rejected as a duplicate and regenerated.
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ import pyarrow as pa
 from python_udfs.generation import runner
 from python_udfs.generation.cache import ResponseCache
 from python_udfs.generation.prompts import FEW_SHOT_EXAMPLES, PROMPT_VERSION
+from python_udfs.generation.runner import plan_requests
 from python_udfs.generation.settings import Settings
-from python_udfs.generation.validation import DuplicateGuard
-from testkit.llm_server import portuguese_message
+from python_udfs.generation.validation import DuplicateGuard, clean_message, normalise, validate_message
+from testkit.llm_server import DISTINCT_MESSAGES, portuguese_message
 
 __all__ = ["campaigns_table", "prefill_cache"]
 
-SERVER_DISTINCT_MESSAGES = 31 * 23 * 17 * 5
 _CLOSINGS = (
     "", " Boas festas!", " Feliz Natal!", " Aproveite!", " Conte com a gente!", " Até breve!",
     " Um abraço!", " Com carinho!", " Boas compras!", " Bom fim de ano!", " Vale a pena!",
@@ -52,18 +53,6 @@ from read_csv(?, header = true, columns = {
 """
 
 
-class _KeyOnlyProvider:
-    """Stands in for the configured provider when only its name, model and style shape the keys."""
-
-    max_parallel = 1
-
-    def __init__(self, name: str, model: str, style: str) -> None:
-        self.name, self.model, self.style = name, model, style
-
-    def complete(self, request):
-        raise AssertionError("prefill never calls a model")
-
-
 def campaigns_table(seed_csv: Path) -> pa.Table:
     """The campaigns seed shaped as `stg_campaigns` shapes it."""
     with duckdb.connect() as connection:
@@ -72,10 +61,10 @@ def campaigns_table(seed_csv: Path) -> pa.Table:
 
 def unique_message(first_name: str, index: int) -> str:
     """The index-th message of a campaign: the server's wording, with a closing past its range."""
-    block = index // SERVER_DISTINCT_MESSAGES
+    block = index // DISTINCT_MESSAGES
     if block >= len(_CLOSINGS):
         raise ValueError(
-            f"at most {len(_CLOSINGS) * SERVER_DISTINCT_MESSAGES:,} distinct messages per campaign"
+            f"at most {len(_CLOSINGS) * DISTINCT_MESSAGES:,} distinct messages per campaign"
         )
     return portuguese_message(first_name, index) + _CLOSINGS[block]
 
@@ -83,61 +72,81 @@ def unique_message(first_name: str, index: int) -> str:
 def prefill_cache(
     cache_file: Path, clients: pa.Table, campaigns: pa.Table, settings: Settings, *, style: str = "chat"
 ) -> pa.Table:
-    """Cache an answer for every round-1 message; returns the messages as `marketing_messages` rows."""
-    work = duckdb.connect()
-    work.register("clients_in", clients)
-    work.register("campaigns_in", campaigns)
-    work.register("existing_in", runner.OUTPUT_SCHEMA.empty_table())
-    runner._plan(work, settings)
-    jobs = runner._round_jobs(work, settings, 1)
+    """Cache an answer for every round-1 message, and the runner's decision on it (accepted), as a
+    first run would have left them; returns the messages as `marketing_messages` rows.
 
-    provider = _KeyOnlyProvider(settings.provider, settings.model_name, style)
-    generator = runner.Generator(settings, provider, cache=None, progress=None)
-    generator.close()
-    keys, prompt_hashes, texts = [], [], []
+    Every answer is checked as the runner checks a new one (cleaning, validation, the few-shot
+    examples; neighbours differ by construction), so the recorded decisions are the ones it makes.
+    """
+    planned = plan_requests(
+        clients, campaigns, settings, provider_name=settings.provider, model=settings.model_name, style=style
+    )
+    max_characters = {
+        row["campaign_id"]: row["max_characters"] or 160
+        for row in campaigns.select(["campaign_id", "max_characters"]).to_pylist()
+    }
+    texts, normalised = [], []
     next_index: dict[str, int] = {}
     # Only the examples are checked (nothing is added): neighbours differ by construction.
     example_guards: dict[str, DuplicateGuard] = {}
-    for job in jobs:
-        campaign, name = job.context.campaign_id, job.context.first_name
-        guard = example_guards.setdefault(
-            campaign, DuplicateGuard(FEW_SHOT_EXAMPLES.get(campaign, ("", ()))[1])
-        )
+    columns = planned.select(["campaign_id", "first_name"]).to_pydict()
+    for campaign, name in zip(columns["campaign_id"], columns["first_name"], strict=True):
+        guard = example_guards.get(campaign)
+        if guard is None:
+            guard = example_guards[campaign] = DuplicateGuard(FEW_SHOT_EXAMPLES.get(campaign, ("", ()))[1])
         index = next_index.get(campaign, 0)
-        while guard.check(unique_message(name, index), name):
+        while True:
+            text = unique_message(name, index)
+            if (
+                validate_message(clean_message(text), name, max_characters[campaign]) is None
+                and guard.check(text, name) is None
+            ):
+                break
             index += 1
         next_index[campaign] = index + 1
-        request = generator._request(job, attempt=1)
-        keys.append(generator._key(request))
-        prompt_hashes.append(request.prompt.sha256)
-        texts.append(unique_message(name, index))
+        texts.append(text)
+        normalised.append(normalise(text, name))
 
-    count = len(jobs)
-    rows = pa.table(
+    count = planned.num_rows
+    created_at = pa.array([datetime.now(timezone.utc)] * count, pa.timestamp("us", tz="UTC"))
+    answers = pa.table(
         {
-            "request_hash": keys,
-            "provider": [provider.name] * count,
-            "model": [provider.model] * count,
-            "prompt_version": [PROMPT_VERSION] * count,
-            "prompt_hash": prompt_hashes,
-            "text": texts,
-            "prompt_tokens": pa.array([0] * count, pa.int64()),
-            "completion_tokens": pa.array([0] * count, pa.int64()),
-            "latency_ms": pa.array([0.0] * count, pa.float64()),
-            "created_at": pa.array([datetime.now(timezone.utc)] * count, pa.timestamp("us", tz="UTC")),
+            "request_hash": planned.column("request_hash"),
+            "provider": pa.repeat(pa.scalar(settings.provider), count),
+            "model": pa.repeat(pa.scalar(settings.model_name, pa.string()), count),
+            "prompt_version": pa.repeat(pa.scalar(PROMPT_VERSION), count),
+            "prompt_hash": planned.column("prompt_hash"),
+            "text": pa.array(texts, pa.string()),
+            "prompt_tokens": pa.repeat(pa.scalar(0, pa.int64()), count),
+            "completion_tokens": pa.repeat(pa.scalar(0, pa.int64()), count),
+            "latency_ms": pa.repeat(pa.scalar(0.0), count),
+            "created_at": created_at,
+        }
+    )
+    decisions = pa.table(
+        {
+            "request_hash": planned.column("request_hash"),
+            "answer_created_at": created_at,
+            "checks": pa.repeat(pa.scalar(runner.decision_checks(True)), count),
+            "status": pa.repeat(pa.scalar("ok"), count),
+            "reason": pa.nulls(count, pa.string()),
+            "message": pa.array(texts, pa.string()),
+            "normalised": pa.array(normalised, pa.string()),
+            "decided_at": created_at,
         }
     )
     with duckdb.connect() as connection:
         connection.execute(f"attach '{cache_file}' as llm_cache")
-        ResponseCache(connection).close()  # creates the tables exactly as the runner expects them
-        connection.register("prefilled", rows)
-        connection.execute("insert into llm_cache.main.responses by name select * from prefilled")
+        cache = ResponseCache(connection)  # creates the tables exactly as the runner expects them
+        cache.put_many(answers)
+        cache.record_decisions(decisions)
+        cache.close()
     return pa.table(
         {
-            "client_id": [job.client_id for job in jobs],
-            "campaign_id": [job.context.campaign_id for job in jobs],
-            "round": [1] * count,
-            "message": texts,
-            "status": ["ok"] * count,
+            "client_id": planned.column("client_id"),
+            "campaign_id": planned.column("campaign_id"),
+            "round": planned.column("round"),
+            "message": pa.array(texts, pa.string()),
+            "status": pa.repeat(pa.scalar("ok"), count),
         }
     )

@@ -2,7 +2,7 @@
 
 For tests and benchmarks only, never used by the pipeline. It answers short Portuguese messages
 that pass validation and address the name found in the prompt, each one different (the n-th answer
-picks its words from slots of coprime sizes, so no two of the first 60,000 repeat and consecutive
+picks its words from slots of coprime sizes, so no two of the first 600,000 repeat and consecutive
 ones differ everywhere). It can wait a fixed latency per request, serve at most `concurrency`
 requests at once (the rest wait), count requests and prompt tokens, keep every request body (for
 PII checks) and fail a share of requests in chosen ways (`FAULTS`).
@@ -39,9 +39,9 @@ FAULTS = (
     "url",  # a message with a link
 )
 
+# No idea of the few-shot examples (prompts.FEW_SHOT_EXAMPLES: craft beers, an aroma diffuser...):
+# an answer too close to one is rejected as copied and asked again, which no benchmark should pay.
 _IDEAS = (
-    "um kit de cervejas artesanais",
-    "um difusor de aromas",
     "um jogo de tabuleiro",
     "um álbum de fotos",
     "um relógio inteligente",
@@ -125,14 +125,31 @@ _FORMATS = (
 )
 
 
+_CODAS = (
+    "",
+    " Confira!",
+    " Pense nisso!",
+    " Olha só!",
+    " Vale muito!",
+    " Veja já!",
+    " Topa?",
+    " Demais!",
+    " Capriche!",
+    " Escolha já!",
+    " Combinado?",
+)
+DISTINCT_MESSAGES = len(_FORMATS) * len(_IDEAS) * len(_QUALITIES) * len(_OCCASIONS) * len(_CODAS)
+
+
 def portuguese_message(name: str, n: int) -> str:
-    """The n-th distinct message: slot sizes 31, 23, 17 and 5 are coprime, so n < 60,605 never repeats."""
+    """The n-th distinct message: slot sizes 5, 29, 23, 17 and 11 are coprime, so the first
+    DISTINCT_MESSAGES (623,645) never repeat."""
     return _FORMATS[n % len(_FORMATS)].format(
         name=name,
         idea=_IDEAS[n % len(_IDEAS)],
         quality=_QUALITIES[n % len(_QUALITIES)],
         occasion=_OCCASIONS[n % len(_OCCASIONS)],
-    )
+    ) + _CODAS[n % len(_CODAS)]
 
 
 def _name_in(prompt: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import threading
 
 import pyarrow as pa
@@ -9,7 +10,9 @@ import pytest
 from generation_support import DEMO, cache_connection, campaigns, demo_clients, fake_server_settings
 
 from python_udfs.errors import GenerationError, TooManyFailures
-from python_udfs.generation import Completion, generate_missing
+from python_udfs.generation import Completion, MessageContext, ResponseCache, generate_missing
+from python_udfs.generation.progress import Progress
+from python_udfs.generation.runner import Generator, Job, plan_requests
 from testkit.llm_server import LLMServer
 
 
@@ -218,3 +221,81 @@ def test_an_unreadable_answer_is_asked_again_within_the_run(connection):
     ).to_pylist()
     assert [(r["status"], r["attempts"]) for r in rows] == [("ok", 2)] * 3
     assert sum(provider.calls.values()) == 6
+
+
+@pytest.mark.parametrize("style", ["chat", "completion"])
+def test_bulk_planning_gives_the_keys_a_run_sends(server, connection, style):
+    """`plan_requests` (what a cache prefill uses) plans the very keys and prompts a run looks up."""
+    settings = fake_server_settings(server, campaigns=None)
+    planned = plan_requests(
+        demo_clients(), campaigns(), settings, provider_name="openai", model=settings.model_name, style=style
+    ).to_pylist()
+    generator = Generator(
+        settings,
+        _Named("openai", settings.model_name, style),
+        ResponseCache(connection),
+        Progress(0, stream=io.StringIO()),
+    )
+    generator.close()
+    instructions = {row["campaign_id"]: row for row in campaigns().to_pylist()}
+    segments = {row["client_id"]: row["segment"] for row in demo_clients().to_pylist()}
+    for row in planned:
+        campaign = instructions[row["campaign_id"]]
+        job = Job(
+            context=MessageContext(
+                row["campaign_id"],
+                campaign["instructions"],
+                campaign["max_characters"],
+                row["first_name"],
+                segments[row["client_id"]],
+            ),
+            seed_key=f"{row['client_id']}|{row['campaign_id']}|1",
+            temperature=campaign["temperature"],
+        )
+        request = generator.planner.request(job, row["attempt"])
+        assert (generator.planner.key(request), request.prompt.sha256) == (
+            row["request_hash"],
+            row["prompt_hash"],
+        )
+
+
+class _Named:
+    max_parallel = 1
+
+    def __init__(self, name, model, style) -> None:
+        self.name, self.model, self.style = name, model, style
+
+    def complete(self, request):
+        raise AssertionError("planning never calls a model")
+
+
+def test_a_replay_trusts_the_stored_decisions_and_rejudges_only_undecided_answers(server, connection):
+    built = _run(server, connection, campaigns=None)
+    decided = connection.execute("select count(*) from llm_cache.main.decisions").fetchone()[0]
+    assert decided == built.num_rows
+    # A run stopped before deciding: its answers are cached, their decisions are not.
+    connection.execute(
+        "delete from llm_cache.main.decisions where request_hash in "
+        "(select request_hash from llm_cache.main.decisions limit 4)"
+    )
+    rebuilt = _run(server, connection, campaigns=None)
+    assert server.requests == built.num_rows
+    assert rebuilt.column("message").to_pylist() == built.column("message").to_pylist()
+    assert rebuilt.column("status").to_pylist() == ["ok"] * built.num_rows
+    assert connection.execute("select count(*) from llm_cache.main.decisions").fetchone()[0] == decided
+
+
+def test_new_answers_are_checked_against_messages_replayed_from_the_cache(connection):
+    provider = _SameAnswer()
+    settings = {"provider": "openai", "campaigns": "christmas_gifts", "max_failure_share": 1.0}
+    first = generate_missing(
+        demo_clients(1), campaigns(), None, settings, connection=connection, provider=provider
+    )
+    assert first.column("status").to_pylist() == ["ok"]
+    # A full refresh with a second client: João's row is replayed, Maria's same idea is a duplicate.
+    rows = generate_missing(
+        demo_clients(2), campaigns(), None, settings, connection=connection, provider=provider
+    ).to_pylist()
+    assert rows[0]["message"] == first.column("message")[0].as_py() and rows[0]["is_cached"]
+    assert rows[1]["message"] == "Maria, que tal um livro para o Natal?"
+    assert rows[1]["attempts"] == 2

@@ -6,11 +6,18 @@ after the function returns, so answers written through dbt's own cursor would be
 `ResponseCache` therefore uses cursors of its own (`connection.cursor()`: a separate connection to
 the same database instance, in autocommit): each commit is on disk whatever dbt's transaction does.
 
-Measured here: one autocommitted insert costs about 3.5 ms (the WAL is synced on every commit).
-That is more than a request's share of time at the throughput we aim for (320 answers a second),
-so a writer thread does the inserts: it commits as soon as an answer is queued and, when several
-arrived while it was committing, commits those together. Nothing ever waits for others to arrive,
-so a crash loses at most the answers in flight or queued for a few milliseconds.
+Measured here: one autocommitted insert costs about 3.5 ms (the WAL is synced on every commit),
+and `executemany` about as much per row. That is more than a request's share of time at the
+throughput we aim for (320 answers a second), so a writer thread does the inserts: it commits as
+soon as an answer is queued and, when several arrived while it was committing, commits those
+together as one arrow table (`insert ... select`: about 0.1 ms a row). Nothing ever waits for
+others to arrive, so a crash loses at most the answers in flight or queued for a few milliseconds.
+
+`decisions` records what the runner decided about each answer it validated (ok, or rejected and
+why, with the cleaned message): a re-run that finds both the answer and its decision trusts the
+decision instead of validating a million answers again. A decision is tied to the answer it judged
+(`answer_created_at`) and to the rules that judged it (`checks`: the validation version, and
+whether the duplicate check ran), so neither a newer answer nor new rules reuse a stale one.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import pyarrow as pa
 from python_udfs.errors import GenerationError
 from python_udfs.generation.providers.base import Completion
 
-__all__ = ["CachedAnswer", "ResponseCache"]
+__all__ = ["DECISIONS_SCHEMA", "RESPONSES_SCHEMA", "CachedAnswer", "ResponseCache"]
 
 CATALOG = "llm_cache"
 
@@ -64,16 +71,112 @@ _DDL = (
         model varchar
     )
     """,
+    f"""
+    create table if not exists {CATALOG}.main.decisions (
+        request_hash varchar not null,
+        answer_created_at timestamptz not null,
+        checks varchar not null,
+        status varchar not null,
+        reason varchar,
+        message varchar,
+        normalised varchar,
+        decided_at timestamptz not null
+    )
+    """,
     # Columns added after the first release: a cache file written before them gains them here
     # (existing runs keep null: nothing was counted then).
     f"alter table {CATALOG}.main.generation_log add column if not exists http_retries bigint",
 )
 
-_INSERT = f"""
-    insert into {CATALOG}.main.responses
-    (request_hash, provider, model, prompt_version, prompt_hash, text,
-     prompt_tokens, completion_tokens, latency_ms, created_at)
-    values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+RESPONSES_SCHEMA = pa.schema(
+    [
+        ("request_hash", pa.string()),
+        ("provider", pa.string()),
+        ("model", pa.string()),
+        ("prompt_version", pa.string()),
+        ("prompt_hash", pa.string()),
+        ("text", pa.string()),
+        ("prompt_tokens", pa.int64()),
+        ("completion_tokens", pa.int64()),
+        ("latency_ms", pa.float64()),
+        ("created_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+DECISIONS_SCHEMA = pa.schema(
+    [
+        ("request_hash", pa.string()),
+        ("answer_created_at", pa.timestamp("us", tz="UTC")),
+        ("checks", pa.string()),
+        ("status", pa.string()),
+        ("reason", pa.string()),
+        ("message", pa.string()),
+        ("normalised", pa.string()),
+        ("decided_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+def _insert_arrow(cursor, table_name: str, rows: pa.Table) -> None:
+    """One `insert ... select` from an arrow table: one statement, one commit in autocommit."""
+    view = f"_incoming_{threading.get_ident()}"
+    cursor.register(view, rows)
+    try:
+        cursor.execute(f"insert into {CATALOG}.main.{table_name} by name select * from {view}")
+    finally:
+        cursor.unregister(view)
+
+
+# The newest answer of each planned key and its newest decision: keys and timestamps are aggregated
+# first, then the rows fetched by join, so no text goes through an aggregate (joins spill to disk
+# under a memory limit; an aggregate of millions of texts did not).
+_LOOKUP_PLANNED = f"""
+    with
+    planned as (select * from {{view}}),
+    newest as (
+        select r.request_hash, max(r.created_at) as created_at
+        from {CATALOG}.main.responses as r
+        semi join planned as p on r.request_hash = p.request_hash
+        group by r.request_hash
+    ),
+    found as (
+        select r.request_hash, r.text, r.prompt_tokens, r.completion_tokens, r.latency_ms, r.created_at
+        from {CATALOG}.main.responses as r
+        inner join newest as n on r.request_hash = n.request_hash and r.created_at = n.created_at
+    ),
+    newest_decision as (
+        select d.request_hash, d.answer_created_at, max(d.decided_at) as decided_at
+        from {CATALOG}.main.decisions as d
+        semi join newest as n
+            on d.request_hash = n.request_hash and d.answer_created_at = n.created_at
+        where d.checks = $checks
+        group by d.request_hash, d.answer_created_at
+    ),
+    decided as (
+        select d.request_hash, d.answer_created_at, d.status, d.reason, d.message, d.normalised
+        from {CATALOG}.main.decisions as d
+        inner join newest_decision as n
+            on d.request_hash = n.request_hash
+            and d.answer_created_at = n.answer_created_at
+            and d.decided_at = n.decided_at
+        where d.checks = $checks
+    )
+    select
+        planned.* exclude (_row),
+        -- A decided answer's text is not needed again: its decision holds the message.
+        case when decided.status is null then found.text end as text,
+        found.request_hash is not null as is_cached,
+        found.prompt_tokens, found.completion_tokens, found.latency_ms, found.created_at,
+        decided.status as decision_status,
+        decided.reason as decision_reason,
+        decided.message as decision_message,
+        decided.normalised as decision_normalised
+    from planned
+    left join found using (request_hash)
+    left join decided
+        on decided.request_hash = found.request_hash
+        and decided.answer_created_at = found.created_at
+    {{once}}
+    order by planned._row
 """
 
 
@@ -103,6 +206,41 @@ class ResponseCache:
         for ddl in _DDL:
             self._cursor.execute(ddl)
         self._writer = _Writer(connection.cursor())
+
+    def put_many(self, rows: pa.Table) -> None:
+        """Store many answers at once (RESPONSES_SCHEMA's columns), committed when this returns."""
+        _insert_arrow(self._cursor, "responses", rows.select(RESPONSES_SCHEMA.names).cast(RESPONSES_SCHEMA))
+
+    def record_decisions(self, rows: pa.Table) -> None:
+        """Store decisions (DECISIONS_SCHEMA's columns), committed when this returns."""
+        if rows.num_rows:
+            _insert_arrow(
+                self._cursor, "decisions", rows.select(DECISIONS_SCHEMA.names).cast(DECISIONS_SCHEMA)
+            )
+
+    def lookup_planned(self, planned: pa.Table, checks: str) -> pa.Table:
+        """`planned` (with a `request_hash` column) with its newest answer and that answer's decision.
+
+        Adds is_cached, text (only for an undecided answer), prompt_tokens, completion_tokens,
+        latency_ms, created_at (null: not cached) and decision_status, decision_reason,
+        decision_message, decision_normalised (null: undecided under `checks`), in `planned`'s
+        row order. One set-based query, however many rows.
+        """
+        view = f"_planned_{threading.get_ident()}"
+        self._cursor.register(
+            view, planned.append_column("_row", pa.array(range(planned.num_rows), pa.int64()))
+        )
+        try:
+            found = self._cursor.execute(_LOOKUP_PLANNED.format(view=view, once=""), {"checks": checks})
+            found = found.to_arrow_table()
+            if found.num_rows != planned.num_rows:
+                # Two answers (or decisions) of one key stored in the same microsecond: keep one.
+                once = "qualify row_number() over (partition by planned._row) = 1"
+                found = self._cursor.execute(_LOOKUP_PLANNED.format(view=view, once=once), {"checks": checks})
+                found = found.to_arrow_table()
+            return found
+        finally:
+            self._cursor.unregister(view)
 
     def lookup(self, keys: list[str]) -> dict[str, CachedAnswer]:
         """The newest answer for each key that has one: one join, however many keys."""
@@ -227,13 +365,13 @@ class _Writer:
                     self._queue.task_done()
 
     def _write(self, batch: list[tuple]) -> None:
-        if len(batch) == 1:
-            self._cursor.execute(_INSERT, list(batch[0]))
-            return
-        self._cursor.execute("begin transaction")
-        try:
-            self._cursor.executemany(_INSERT, [list(row) for row in batch])
-            self._cursor.execute("commit")
-        except Exception:
-            self._cursor.execute("rollback")
-            raise
+        # One arrow table, one `insert ... select`, one commit (autocommit): whatever the batch size.
+        columns = list(zip(*batch, strict=True))
+        rows = pa.table(
+            {
+                field.name: pa.array(values, field.type)
+                for field, values in zip(RESPONSES_SCHEMA, columns, strict=True)
+            },
+            schema=RESPONSES_SCHEMA,
+        )
+        _insert_arrow(self._cursor, "responses", rows)

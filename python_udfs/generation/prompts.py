@@ -15,11 +15,22 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from python_udfs.generation.providers.base import Prompt
 from python_udfs.generation.validation import strip_markup
 
-__all__ = ["FEW_SHOT_EXAMPLES", "PROMPT_VERSION", "MessageContext", "render_prompt", "safe_name"]
+__all__ = [
+    "FEW_SHOT_EXAMPLES",
+    "PROMPT_VERSION",
+    "USES_SEGMENT",
+    "MessageContext",
+    "chat_system",
+    "chat_user",
+    "prompt_text",
+    "render_prompt",
+    "safe_name",
+]
 
 # Bump whenever the wording below changes: it is part of every cache key and recorded per row.
 PROMPT_VERSION = "v1"
@@ -89,6 +100,7 @@ class MessageContext:
     ideas_to_avoid: Sequence[str] = ()
 
 
+@lru_cache(maxsize=65536)  # names repeat a lot: a million clients share a few thousand first names
 def safe_name(name: str) -> str:
     """The name as it may appear in a prompt: no markup, one line, no control characters or
     delimiters, short. Validation greets the same markup-free name."""
@@ -106,34 +118,97 @@ def render_prompt(context: MessageContext, style: str, variant: int = 0) -> Prom
 
     `variant` picks which few-shot examples a completion prompt shows (chat prompts have none).
     """
-    name = safe_name(context.first_name)
-    segment = safe_name(context.segment or "") if context.campaign_id in USES_SEGMENT else ""
+    parts = _prompt_parts(
+        style,
+        context.campaign_id,
+        context.instructions,
+        context.max_characters,
+        context.first_name,
+        context.segment,
+        context.earlier_messages,
+        context.ideas_to_avoid,
+        variant,
+    )
     if style == "completion":
-        return _render_completion(context, name, segment, variant)
-    return _render_chat(context, name, segment)
+        completion, prefix = parts
+        return Prompt(completion=completion, answer_prefix=prefix)
+    system, user = parts
+    return Prompt(system=system, user=user)
 
 
-def _render_chat(context: MessageContext, name: str, segment: str) -> Prompt:
-    system = f"{_one_line(context.instructions)}\n\n{_RULES.format(max_characters=context.max_characters)}"
+def prompt_text(
+    style: str,
+    campaign_id: str,
+    instructions: str,
+    max_characters: int,
+    first_name: str,
+    segment: str | None = None,
+    earlier_messages: Sequence[str] = (),
+    ideas_to_avoid: Sequence[str] = (),
+    variant: int = 0,
+) -> str:
+    """`render_prompt(...).text` without building the objects: what bulk key planning hashes."""
+    first, second = _prompt_parts(
+        style,
+        campaign_id,
+        instructions,
+        max_characters,
+        first_name,
+        segment,
+        earlier_messages,
+        ideas_to_avoid,
+        variant,
+    )
+    return first if style == "completion" else Prompt.chat_text(first, second)
+
+
+def _prompt_parts(
+    style, campaign_id, instructions, max_characters, first_name, segment, earlier, ideas, variant
+) -> tuple[str, str]:
+    name = safe_name(first_name)
+    segment = safe_name(segment or "") if campaign_id in USES_SEGMENT else ""
+    if style == "completion":
+        return _render_completion(campaign_id, instructions, name, segment, variant)
+    return _render_chat(instructions, max_characters, earlier, ideas, name, segment)
+
+
+@lru_cache(maxsize=256)
+def _system(instructions: str, max_characters: int) -> str:
+    return f"{_one_line(instructions)}\n\n{_RULES.format(max_characters=max_characters)}"
+
+
+def _render_chat(instructions, max_characters, earlier_messages, ideas_to_avoid, name, segment):
+    return chat_system(instructions, max_characters), chat_user(
+        name, segment, earlier_messages, ideas_to_avoid
+    )
+
+
+def chat_system(instructions: str, max_characters: int) -> str:
+    """The system message of a campaign's chat prompts: the same for every client."""
+    return _system(instructions, max_characters)
+
+
+def chat_user(
+    name: str, segment: str, earlier_messages: Sequence[str] = (), ideas_to_avoid: Sequence[str] = ()
+) -> str:
+    """The user message of a chat prompt, from the already safe name and segment (`safe_name`)."""
     parts = []
-    if context.ideas_to_avoid:
-        ideas = "\n".join(f"- {_one_line(text)}" for text in context.ideas_to_avoid)
+    if ideas_to_avoid:
+        ideas = "\n".join(f"- {_one_line(text)}" for text in ideas_to_avoid)
         parts.append(f"Ideias recentes desta campanha, para não repetir:\n{ideas}")
-    if context.earlier_messages:
-        earlier = "\n".join(f"- {_one_line(text)}" for text in context.earlier_messages)
+    if earlier_messages:
+        earlier = "\n".join(f"- {_one_line(text)}" for text in earlier_messages)
         parts.append(f"Mensagens que este cliente já recebeu, para não repetir:\n{earlier}")
     client = f"Primeiro nome do cliente: «{name}»"
     if segment:
         client += f"\nPerfil do cliente: «{segment}»"
     parts.append(client)
     parts.append("Escreva uma nova mensagem para este cliente.")
-    return Prompt(system=system, user="\n\n".join(parts))
+    return "\n\n".join(parts)
 
 
-def _render_completion(context: MessageContext, name: str, segment: str, variant: int) -> Prompt:
-    header, pool = FEW_SHOT_EXAMPLES.get(
-        context.campaign_id, (_one_line(context.instructions), _GENERIC_EXAMPLES)
-    )
+def _render_completion(campaign_id, instructions, name, segment, variant):
+    header, pool = FEW_SHOT_EXAMPLES.get(campaign_id, (_one_line(instructions), _GENERIC_EXAMPLES))
     examples = [pool[(variant + offset) % len(pool)] for offset in range(min(EXAMPLES_PER_PROMPT, len(pool)))]
     # No "do not repeat" list here: a base model copies the lines it sees instead of avoiding them
     # (measured: shown its rejected answer, Gemma 3 270M wrote it again three times out of three).
@@ -141,4 +216,4 @@ def _render_completion(context: MessageContext, name: str, segment: str, variant
     lines = [header, *(f"- {example}" for example in examples)]
     prefix = f"{name},"
     lines.append(f"- [perfil {segment}] {prefix}" if segment else f"- {prefix}")
-    return Prompt(completion="\n".join(lines), answer_prefix=prefix)
+    return "\n".join(lines), prefix

@@ -29,22 +29,41 @@ from datetime import datetime, timezone
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from python_udfs.errors import GenerationError, TooManyFailures
-from python_udfs.generation.cache import CachedAnswer, ResponseCache
+from python_udfs.generation.cache import DECISIONS_SCHEMA, CachedAnswer, ResponseCache
 from python_udfs.generation.progress import Progress
 from python_udfs.generation.prompts import (
     FEW_SHOT_EXAMPLES,
     PROMPT_VERSION,
+    USES_SEGMENT,
     MessageContext,
+    chat_system,
+    chat_user,
+    prompt_text,
     render_prompt,
     safe_name,
 )
-from python_udfs.generation.providers import Completion, CompletionRequest, Provider, build_provider
+from python_udfs.generation.providers import Completion, CompletionRequest, Prompt, Provider, build_provider
 from python_udfs.generation.settings import Settings
-from python_udfs.generation.validation import DuplicateGuard, clean_message, validate_message
+from python_udfs.generation.validation import (
+    VALIDATION_VERSION,
+    DuplicateGuard,
+    clean_message,
+    normalise,
+    validate_message,
+)
 
-__all__ = ["OUTPUT_SCHEMA", "Generator", "Job", "generate_missing"]
+__all__ = [
+    "OUTPUT_SCHEMA",
+    "Generator",
+    "Job",
+    "RequestPlanner",
+    "decision_checks",
+    "generate_missing",
+    "plan_requests",
+]
 
 OUTPUT_SCHEMA = pa.schema(
     [
@@ -98,6 +117,8 @@ class Job:
     error_reason: str | None = None
     prompt_hash: str | None = None
     generated_at: datetime | None = None
+    # The row's place in its round's (campaign, client) order: what the duplicate window follows.
+    position: int | None = None
 
 
 class _RateLimiter:
@@ -115,6 +136,118 @@ class _RateLimiter:
         time.sleep(max(0.0, start - time.monotonic()))
 
 
+def decision_checks(check_duplicates: bool) -> str:
+    """Which rules a stored decision was made under: only decisions made under the same are reused."""
+    return f"{VALIDATION_VERSION}{'+duplicates' if check_duplicates else ''}"
+
+
+class RequestPlanner:
+    """How each row's request and cache key are made, for one provider, model and settings.
+
+    The key covers the provider, model, max_tokens and prompt version (a fixed prefix), then the
+    row's temperature, seed and prompt hash. The same row and attempt always give the same key,
+    whether planned one at a time (`request`, `key`) or a whole round at once (`plan_rows`).
+    """
+
+    def __init__(self, settings: Settings, provider_name: str, model: str | None, style: str) -> None:
+        self.settings = settings
+        self.style = style
+        self._prefix = json.dumps(
+            {
+                "provider": provider_name,
+                "model": model,
+                "max_tokens": settings.max_tokens,
+                "prompt_version": PROMPT_VERSION,
+            },
+            sort_keys=True,
+            ensure_ascii=False,
+        )
+
+    def seed(self, seed_key: str, attempt: int) -> int:
+        # A seed per row and attempt: same-named clients get different messages, a regeneration
+        # gets a new one, and the same row always sends the same request (hence the same cache key).
+        digest = hashlib.sha256(f"{self.settings.seed}|{seed_key}|{attempt}".encode()).digest()
+        return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+    def request(self, job: Job, attempt: int) -> CompletionRequest:
+        context = job.context
+        if job.avoid:
+            context = replace(context, ideas_to_avoid=(*context.ideas_to_avoid, *job.avoid[-2:]))
+        seed = self.seed(job.seed_key, attempt)
+        return CompletionRequest(
+            prompt=render_prompt(context, self.style, variant=seed),
+            temperature=job.temperature,
+            max_tokens=self.settings.max_tokens,
+            seed=seed,
+        )
+
+    def key(self, request: CompletionRequest) -> str:
+        return self.key_for(request.temperature, request.seed, request.prompt.sha256)
+
+    def key_for(self, temperature: float, seed: int, prompt_hash: str) -> str:
+        return hashlib.sha256(
+            f"{self._prefix}|{float(temperature)!r}|{seed}|{prompt_hash}".encode()
+        ).hexdigest()
+
+    def plan_rows(self, columns: dict, attempts: list[int]) -> tuple[list[str], list[str]]:
+        """Cache keys and prompt hashes of a round's rows (`_round_rows` columns) at `attempts`.
+
+        The bulk twin of `request` + `key` for rows with nothing to avoid: no objects per row, and
+        for chat prompts the campaign's fixed start (system message) is hashed once, not per row.
+        """
+        sha256, seed_of, key_for, style = hashlib.sha256, self.seed, self.key_for, self.style
+        campaigns = columns["campaigns"]
+        temperatures = {
+            campaign_id: _temperature(spec, self.settings) for campaign_id, spec in campaigns.items()
+        }
+        ideas_size = self.settings.ideas_size
+        starts = {
+            campaign_id: sha256(Prompt.chat_text(chat_system(spec[0] or "", spec[1] or 160), "").encode())
+            for campaign_id, spec in campaigns.items()
+        }
+        keys, prompt_hashes = [], []
+        for client_id, campaign_id, round_number, first_name, segment, earlier, ideas, attempt in zip(
+            columns["client_id"],
+            columns["campaign_id"],
+            columns["round"],
+            columns["first_name"],
+            columns["segment"],
+            columns["earlier_messages"],
+            columns["ideas"],
+            attempts,
+            strict=True,
+        ):
+            seed = seed_of(f"{client_id}|{campaign_id}|{round_number}", attempt)
+            ideas = ideas[:ideas_size] if ideas_size else ()
+            if style == "completion":
+                instructions, max_characters, _ = campaigns[campaign_id]
+                text = prompt_text(
+                    style,
+                    campaign_id,
+                    instructions or "",
+                    max_characters or 160,
+                    first_name,
+                    segment,
+                    earlier,
+                    ideas,
+                    seed,
+                )
+                prompt_hash = sha256(text.encode("utf-8")).hexdigest()
+            else:
+                user = chat_user(
+                    safe_name(first_name),
+                    safe_name(segment or "") if campaign_id in USES_SEGMENT else "",
+                    earlier,
+                    ideas,
+                )
+                hasher = starts[campaign_id].copy()
+                hasher.update(user.encode("utf-8"))
+                prompt_hash = hasher.hexdigest()
+            keys.append(key_for(temperatures[campaign_id], seed, prompt_hash))
+            prompt_hashes.append(prompt_hash)
+        return keys, prompt_hashes
+
+
 class Generator:
     """Runs jobs through cache, model, cleaning, validation and bounded regeneration."""
 
@@ -125,6 +258,7 @@ class Generator:
         self.provider = provider
         self.cache = cache
         self.progress = progress
+        self.planner = RequestPlanner(settings, provider.name, provider.model, provider.style)
         self.model_calls = 0
         # HTTP requests sent beyond the first of each model call (the SDK's or tenacity's retries).
         self.http_retries = 0
@@ -141,9 +275,22 @@ class Generator:
         # On Ctrl-C: queued requests are dropped, the ones in flight finish into the cache.
         self._executor.shutdown(wait=not cancel, cancel_futures=cancel)
 
-    def run(self, jobs: list[Job], check_duplicates: bool = True) -> None:
-        """Fill in each job's outcome. Jobs must come in a deterministic order."""
-        guards: dict[str, DuplicateGuard] = {}
+    def run(
+        self,
+        jobs: list[Job],
+        check_duplicates: bool = True,
+        guards: _RoundGuards | None = None,
+    ) -> None:
+        """Fill in each job's outcome. Jobs must come in a deterministic order.
+
+        A cached answer with a decision made under the same checks is not judged again: the
+        decision stands (so a replay ends exactly as the run that decided it). Every other answer,
+        new or cached but undecided (a run stopped before it decided), is cleaned, validated and
+        checked for duplicates against the round's accepted messages (`guards`: those of rows
+        settled before this call included), and the decision is stored with it.
+        """
+        checks = decision_checks(check_duplicates)
+        guards = guards or _RoundGuards()
         pending = [job for job in jobs if not _reject_unusable_name(job)]
         self.progress.rows_failed(len(jobs) - len(pending))
         for wave in range(self.settings.max_regenerations + 1):
@@ -153,16 +300,33 @@ class Generator:
             requests = [self._request(job, attempt) for job, attempt in zip(pending, attempts, strict=True)]
             keys = [self._key(request) for request in requests]
             answers: dict[int, CachedAnswer | Completion | GenerationError] = {}
-            cached = self.cache.lookup(keys)
-            for index, key in enumerate(keys):
-                if key in cached:
-                    answers[index] = cached[key]
+            decided: dict[int, tuple] = {}
+            created: dict[int, datetime] = {}
+            found = self.cache.lookup_planned(pa.table({"request_hash": pa.array(keys, pa.string())}), checks)
+            for index, row in enumerate(found.to_pylist()):
+                if not row["is_cached"]:
+                    continue
+                answers[index] = CachedAnswer(
+                    row["text"],
+                    row["prompt_tokens"],
+                    row["completion_tokens"],
+                    row["latency_ms"],
+                    row["created_at"],
+                )
+                created[index] = row["created_at"]
+                if row["decision_status"] is not None:
+                    decided[index] = (
+                        row["decision_status"],
+                        row["decision_reason"],
+                        row["decision_message"],
+                        row["decision_normalised"],
+                    )
             if wave == 0:
                 self.progress.rows_answered(len(answers), cached=True)
             misses = {index for index in range(len(pending)) if index not in answers}
             calls = [(index, requests[index], keys[index]) for index in sorted(misses)]
             try:
-                self._call_all(calls, first_wave=wave == 0, results=answers)
+                self._call_all(calls, first_wave=wave == 0, results=answers, created=created)
             except TooManyFailures:
                 # The run stops here: the calls that failed still count as failed rows.
                 for index, answer in answers.items():
@@ -172,6 +336,47 @@ class Generator:
                         job.status, job.error_reason = "error", f"{answer.reason}: {answer}"
                 raise
             last_wave = wave >= self.settings.max_regenerations
+            # Decisions that stand go first: the new answers are then checked against every
+            # message accepted in the round, whatever its place.
+            if check_duplicates:
+                for index, (status, _, message, normalised) in decided.items():
+                    if status == "ok":
+                        job = pending[index]
+                        guards.add(job, message, normalised)
+            outcomes: dict[int, str | None] = {}
+            fresh: list[tuple] = []
+            now = datetime.now(timezone.utc)
+            for index, job in enumerate(pending):
+                answer = answers[index]
+                if isinstance(answer, GenerationError) or index in decided:
+                    continue
+                message = clean_message(answer.text)
+                context = job.context
+                reason = validate_message(message, context.first_name, context.max_characters)
+                if reason is None and check_duplicates:
+                    reason = guards.check(job, message)
+                    if reason is None:
+                        guards.add(job, message)
+                outcomes[index] = reason
+                fresh.append(
+                    (
+                        keys[index],
+                        created[index],
+                        checks,
+                        "ok" if reason is None else "rejected",
+                        reason,
+                        message,
+                        normalise(message, context.first_name) if reason is None else None,
+                        now,
+                    )
+                )
+            if fresh:
+                self.cache.record_decisions(
+                    pa.Table.from_pylist(
+                        [dict(zip(DECISIONS_SCHEMA.names, row, strict=True)) for row in fresh],
+                        schema=DECISIONS_SCHEMA,
+                    )
+                )
             retry = []
             for index, job in enumerate(pending):
                 answer = answers[index]
@@ -186,19 +391,17 @@ class Generator:
                         self.progress.rows_failed(1)
                     continue
                 self._account(job, answer, from_cache=index not in misses)
-                message = clean_message(answer.text)
-                context = job.context
-                reason = validate_message(message, context.first_name, context.max_characters)
-                if reason is None and check_duplicates:
-                    guard = guards.setdefault(context.campaign_id, _guard_for(context.campaign_id))
-                    reason = guard.check(message, context.first_name, context.earlier_messages)
-                    if reason is None:
-                        guard.add(message, context.first_name)
+                if index in decided:
+                    status, reason, message, _ = decided[index]
+                    if status == "ok":
+                        reason = None
+                else:
+                    reason, message = outcomes[index], clean_message(answer.text)
                 if reason is None:
                     job.message, job.status, job.error_reason = message, "ok", None
                     continue
                 job.status, job.error_reason = None, reason
-                if reason in _DUPLICATE_REASONS:
+                if reason in _DUPLICATE_REASONS and message:
                     job.avoid.append(message)
                 if last_wave:
                     job.status = "rejected"
@@ -208,31 +411,10 @@ class Generator:
             pending = retry
 
     def _request(self, job: Job, attempt: int) -> CompletionRequest:
-        context = job.context
-        if job.avoid:
-            context = replace(context, ideas_to_avoid=(*context.ideas_to_avoid, *job.avoid[-2:]))
-        # A seed per row and attempt: same-named clients get different messages, a regeneration
-        # gets a new one, and the same row always sends the same request (hence the same cache key).
-        digest = hashlib.sha256(f"{self.settings.seed}|{job.seed_key}|{attempt}".encode()).digest()
-        seed = int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
-        return CompletionRequest(
-            prompt=render_prompt(context, self.provider.style, variant=seed),
-            temperature=job.temperature,
-            max_tokens=self.settings.max_tokens,
-            seed=seed,
-        )
+        return self.planner.request(job, attempt)
 
     def _key(self, request: CompletionRequest) -> str:
-        parts = {
-            "provider": self.provider.name,
-            "model": self.provider.model,
-            "temperature": request.temperature,
-            "max_tokens": request.max_tokens,
-            "seed": request.seed,
-            "prompt_version": PROMPT_VERSION,
-            "prompt": request.prompt.text,
-        }
-        return hashlib.sha256(json.dumps(parts, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+        return self.planner.key(request)
 
     @staticmethod
     def _account(job: Job, answer: CachedAnswer | Completion, from_cache: bool) -> None:
@@ -245,12 +427,18 @@ class Generator:
         )
 
     def _call_all(
-        self, items: list[tuple[int, CompletionRequest, str]], first_wave: bool, results: dict
+        self,
+        items: list[tuple[int, CompletionRequest, str]],
+        first_wave: bool,
+        results: dict,
+        created: dict | None = None,
     ) -> None:
         """Send requests with at most `workers` in flight; each answer is cached as it arrives.
 
-        Results land in `results` by index as they come, so a run stopped half-way knows what failed.
+        Results land in `results` by index as they come, so a run stopped half-way knows what failed;
+        `created` gets each answer's cache timestamp (what its decision is tied to).
         """
+        created = {} if created is None else created
         inflight: dict[Future, int] = {}
         queue = iter(items)
         exhausted = False
@@ -266,9 +454,10 @@ class Generator:
                 break
             finished, _ = wait(inflight, timeout=0.5, return_when=FIRST_COMPLETED)
             for future in finished:
-                result, http_requests = future.result()
+                result, http_requests, created_at = future.result()
                 index = inflight.pop(future)
                 results[index] = result
+                created[index] = created_at
                 self.model_calls += 1
                 self.http_retries += max(http_requests - 1, 0)
                 if isinstance(result, GenerationError):
@@ -299,8 +488,10 @@ class Generator:
                 reasons,
             )
 
-    def _call(self, request: CompletionRequest, key: str) -> tuple[Completion | GenerationError, int]:
-        """One model call: its answer (or error) and how many HTTP requests it took."""
+    def _call(
+        self, request: CompletionRequest, key: str
+    ) -> tuple[Completion | GenerationError, int, datetime | None]:
+        """One model call: its answer (or error), how many HTTP requests it took, when it was cached."""
         if self._limiter:
             self._limiter.acquire()
         counter = getattr(self.provider, "request_counter", None)
@@ -309,9 +500,11 @@ class Generator:
         try:
             completion = self.provider.complete(request)
         except GenerationError as error:
-            return error, _sent(counter)
+            return error, _sent(counter), None
         except Exception as error:  # one row's surprise must not end the run: it is recorded instead
-            return GenerationError(f"unexpected {type(error).__name__}", reason="unexpected"), _sent(counter)
+            error = GenerationError(f"unexpected {type(error).__name__}", reason="unexpected")
+            return error, _sent(counter), None
+        created_at = datetime.now(timezone.utc)
         self.cache.put(
             key,
             provider=self.provider.name,
@@ -319,9 +512,9 @@ class Generator:
             prompt_version=PROMPT_VERSION,
             prompt_hash=request.prompt.sha256,
             completion=completion,
-            created_at=datetime.now(timezone.utc),
+            created_at=created_at,
         )
-        return completion, _sent(counter)
+        return completion, _sent(counter), created_at
 
 
 def _sent(counter) -> int:
@@ -339,9 +532,49 @@ def _reject_unusable_name(job: Job) -> bool:
     return True
 
 
-def _guard_for(campaign_id: str) -> DuplicateGuard:
-    _, examples = FEW_SHOT_EXAMPLES.get(campaign_id, ("", ()))
-    return DuplicateGuard(examples)
+class _RoundGuards:
+    """The duplicate guards of one round, one per campaign, built on first use.
+
+    `accepted` holds, per campaign, the (position, message, normalised text) of rows settled ok
+    before the run (replayed decisions): a guard is seeded with them only if the round has answers
+    to judge in that campaign, so a fully cached round never normalises a message.
+    """
+
+    def __init__(self, accepted: dict[str, list[tuple[int, str, str | None, str]]] | None = None) -> None:
+        self._accepted = accepted or {}
+        self._guards: dict[str, DuplicateGuard] = {}
+
+    def _guard(self, campaign_id: str) -> DuplicateGuard:
+        guard = self._guards.get(campaign_id)
+        if guard is None:
+            _, examples = FEW_SHOT_EXAMPLES.get(campaign_id, ("", ()))
+            seeded = [
+                (position, normalised if normalised is not None else normalise(message, first_name))
+                for position, message, normalised, first_name in self._accepted.get(campaign_id, ())
+            ]
+            guard = self._guards[campaign_id] = DuplicateGuard(examples, accepted=seeded)
+        return guard
+
+    def check(self, job: Job, message: str) -> str | None:
+        context = job.context
+        return self._guard(context.campaign_id).check(
+            message, context.first_name, context.earlier_messages, position=job.position
+        )
+
+    def add(self, job: Job, message: str, normalised: str | None = None) -> None:
+        guard = self._guard(job.context.campaign_id)
+        if normalised is None:
+            guard.add(message, job.context.first_name, position=job.position)
+        else:
+            guard.add_normalised(normalised, position=job.position)
+
+
+def _temperature(campaign: tuple, settings: Settings) -> float:
+    """A campaign's temperature: the settings' if set, else the campaign's, else the default."""
+    if settings.temperature is not None:
+        return float(settings.temperature)
+    _, _, temperature = campaign
+    return DEFAULT_TEMPERATURE if temperature is None else float(temperature)
 
 
 def _count_reasons(reasons) -> dict[str, int]:
@@ -377,6 +610,11 @@ def generate_missing(
     requests instead of replaying its rejected answers from the cache); without an `attempts`
     column, or with no existing rows, a row starts at attempt 1 and replays what the cache holds.
     `connection` must have the cache attached as `llm_cache`; without it the cache is in memory.
+
+    Each round starts with one set-based pass: every row's first request and cache key, planned in
+    bulk and looked up in one query; rows whose cached answer was already decided ok are settled
+    there, column-wise, without a Python object per row. Only the rest (new rows, rows whose answer
+    was rejected or never decided) go through the `Generator`.
     """
     settings = settings if isinstance(settings, Settings) else Settings.from_config(settings)
     if connection is None:
@@ -394,15 +632,20 @@ def generate_missing(
     generator = Generator(settings, provider, cache, progress)
     started = datetime.now(timezone.utc)
     jobs: list[Job] = []
+    replayed: list[pa.Table] = []
     status = "failed"
     try:
         for round_number in range(1, settings.rounds + 1):
-            round_jobs = _round_jobs(work, settings, round_number)
+            columns = _round_rows(work, settings, round_number)
+            settled, rest, accepted = _replay_decided(columns, generator.planner, cache, provider)
+            replayed.append(settled)
+            progress.rows_answered(settled.num_rows, cached=True)
+            round_jobs = _jobs_from(columns, rest, settings, round_number)
             # Listed before the run: a run stopped half-way still counts the rows it settled.
             jobs.extend(round_jobs)
-            generator.run(round_jobs)
-            _remember_ok(work, round_jobs)
-            _check_failures(jobs, settings)
+            generator.run(round_jobs, guards=_RoundGuards(accepted))
+            _remember_ok(work, settled, round_jobs)
+            _check_failures(jobs, settings, sum(table.num_rows for table in replayed))
         status = "completed"
     except KeyboardInterrupt:
         status = "interrupted"
@@ -411,8 +654,13 @@ def generate_missing(
         generator.close(cancel=True)
         cache.flush()
         counts = Counter(job.status for job in jobs)
+        settled_rows = sum(table.num_rows for table in replayed)
         progress.summary(
-            counts["ok"], counts["rejected"], counts["error"], generator.model_calls, generator.http_retries
+            counts["ok"] + settled_rows,
+            counts["rejected"],
+            counts["error"],
+            generator.model_calls,
+            generator.http_retries,
         )
         cache.log_run(
             {
@@ -421,21 +669,143 @@ def generate_missing(
                 "finished_at": datetime.now(timezone.utc),
                 "status": status,
                 "rows_requested": total,
-                "served_from_cache": sum(job.is_cached and job.status is not None for job in jobs),
+                "served_from_cache": settled_rows
+                + sum(job.is_cached and job.status is not None for job in jobs),
                 "model_calls": generator.model_calls,
                 "http_retries": generator.http_retries,
-                "ok": counts["ok"],
+                "ok": counts["ok"] + settled_rows,
                 "rejected": counts["rejected"],
                 "error": counts["error"],
-                "prompt_tokens": sum(job.prompt_tokens for job in jobs),
-                "completion_tokens": sum(job.completion_tokens for job in jobs),
+                "prompt_tokens": sum(job.prompt_tokens for job in jobs)
+                + sum(_column_sum(table, "prompt_tokens") for table in replayed),
+                "completion_tokens": sum(job.completion_tokens for job in jobs)
+                + sum(_column_sum(table, "completion_tokens") for table in replayed),
                 "seconds": (datetime.now(timezone.utc) - started).total_seconds(),
                 "provider": provider.name,
                 "model": provider.model,
             }
         )
         cache.close()
-    return _to_arrow(jobs, provider)
+    return _combine([*replayed, _to_arrow(jobs, provider)])
+
+
+def _column_sum(table: pa.Table, column: str) -> int:
+    return pc.sum(table.column(column)).as_py() or 0
+
+
+def _combine(tables: list[pa.Table]) -> pa.Table:
+    """The run's rows in (round, campaign, client) order, as the Generator alone would list them."""
+    tables = [table for table in tables if table.num_rows]
+    if not tables:
+        return OUTPUT_SCHEMA.empty_table()
+    if len(tables) == 1:
+        return tables[0]
+    combined = pa.concat_tables(tables)
+    return combined.sort_by(
+        [("round", "ascending"), ("campaign_id", "ascending"), ("client_id", "ascending")]
+    )
+
+
+def plan_requests(
+    clients,
+    campaigns,
+    settings: Settings,
+    *,
+    provider_name: str,
+    model: str | None,
+    style: str,
+    round_number: int = 1,
+) -> pa.Table:
+    """The first requests of a round as a fresh run would plan them, without calling a model.
+
+    One row per (client, campaign) of the round, in the run's order: client_id, campaign_id,
+    round, first_name, attempt, request_hash (the cache key) and prompt_hash. What a tool that
+    fills the cache ahead of a build needs (bench/prefill.py); earlier rounds count as empty.
+    """
+    work = duckdb.connect()
+    work.register("clients_in", _as_arrow(clients))
+    work.register("campaigns_in", _as_arrow(campaigns))
+    work.register("existing_in", OUTPUT_SCHEMA.empty_table())
+    _plan(work, settings)
+    columns = _round_rows(work, settings, round_number)
+    attempts = [max(int(value or 1), 1) for value in columns["first_attempt"]]
+    keys, prompt_hashes = RequestPlanner(settings, provider_name, model, style).plan_rows(columns, attempts)
+    return pa.table(
+        {
+            "client_id": pa.array(columns["client_id"], pa.int32()),
+            "campaign_id": pa.array(columns["campaign_id"], pa.string()),
+            "round": pa.array(columns["round"], pa.int32()),
+            "first_name": pa.array(columns["first_name"], pa.string()),
+            "attempt": pa.array(attempts, pa.int32()),
+            "request_hash": pa.array(keys, pa.string()),
+            "prompt_hash": pa.array(prompt_hashes, pa.string()),
+        }
+    )
+
+
+def _replay_decided(columns: dict, planner: RequestPlanner, cache: ResponseCache, provider: Provider):
+    """Settle, column-wise, the round's rows whose first request has a cached answer decided ok.
+
+    Returns those rows (OUTPUT_SCHEMA), the indices of the other rows, and the settled messages
+    per campaign (position, message, normalised text, first name) for the duplicate guards.
+    """
+    count = len(columns["client_id"])
+    if not count:
+        return OUTPUT_SCHEMA.empty_table(), [], {}
+    attempts = [max(int(value or 1), 1) for value in columns["first_attempt"]]
+    keys, prompt_hashes = planner.plan_rows(columns, attempts)
+    found = cache.lookup_planned(
+        pa.table({"request_hash": pa.array(keys, pa.string())}), decision_checks(True)
+    )
+    ok = pc.fill_null(pc.equal(found.column("decision_status"), "ok"), False)
+    settled_count = pc.sum(ok).as_py() or 0
+    if settled_count == 0:
+        return OUTPUT_SCHEMA.empty_table(), list(range(count)), {}
+    rest = pc.indices_nonzero(pc.invert(ok)).to_pylist()
+    settled_found = found.filter(ok)
+    rows = columns["arrow"]
+
+    def take(values, arrow_type):
+        if isinstance(values, str):  # a column of the round's arrow table
+            return rows.column(values).filter(ok).cast(arrow_type)
+        return pa.array(values, arrow_type).filter(ok)
+
+    messages = settled_found.column("decision_message")
+    settled = pa.table(
+        {
+            "client_id": take("client_id", pa.int32()),
+            "campaign_id": take("campaign_id", pa.string()),
+            "round": take("round", pa.int32()),
+            "message": messages,
+            "status": pa.repeat(pa.scalar("ok"), settled_count),
+            "error_reason": pa.nulls(settled_count, pa.string()),
+            "provider": pa.repeat(pa.scalar(provider.name, pa.string()), settled_count),
+            "model": pa.repeat(pa.scalar(provider.model, pa.string()), settled_count),
+            "prompt_version": pa.repeat(pa.scalar(PROMPT_VERSION), settled_count),
+            "prompt_hash": take(prompt_hashes, pa.string()),
+            "attempts": pc.max_element_wise(take("first_attempt", pa.int32()), 1),
+            "prompt_tokens": pc.fill_null(settled_found.column("prompt_tokens"), 0),
+            "completion_tokens": pc.fill_null(settled_found.column("completion_tokens"), 0),
+            "latency_ms": pc.round(pc.fill_null(settled_found.column("latency_ms"), 0.0), 1),
+            "is_cached": pa.repeat(pa.scalar(True), settled_count),
+            "generated_at": settled_found.column("created_at"),
+        }
+    )
+    settled = settled.cast(OUTPUT_SCHEMA)
+    accepted: dict[str, list] = {}
+    if rest:
+        # Only a round with rows left to judge needs the settled messages (for the duplicate check).
+        positions = pc.indices_nonzero(ok).to_pylist()
+        for position, campaign_id, message, normalised, first_name in zip(
+            positions,
+            settled.column("campaign_id").to_pylist(),
+            messages.to_pylist(),
+            settled_found.column("decision_normalised").to_pylist(),
+            [columns["first_name"][index] for index in positions],
+            strict=True,
+        ):
+            accepted.setdefault(campaign_id, []).append((position, message, normalised, first_name))
+    return settled, rest, accepted
 
 
 def _plan(work: duckdb.DuckDBPyConnection, settings: Settings) -> int:
@@ -501,8 +871,8 @@ def _plan(work: duckdb.DuckDBPyConnection, settings: Settings) -> int:
     ).fetchone()[0]
 
 
-def _round_jobs(work: duckdb.DuckDBPyConnection, settings: Settings, round_number: int) -> list[Job]:
-    """The round's missing rows with their context, in (campaign, client) order."""
+def _round_rows(work: duckdb.DuckDBPyConnection, settings: Settings, round_number: int) -> dict:
+    """The round's missing rows with their context, in (campaign, client) order, as columns."""
     rows = work.execute(
         f"""
         with
@@ -535,7 +905,11 @@ def _round_jobs(work: duckdb.DuckDBPyConnection, settings: Settings, round_numbe
         )
 
         select
-            todo.*,
+            todo.client_id,
+            todo.first_name,
+            todo.segment,
+            todo.campaign_id,
+            todo.round,
             coalesce(history.earlier_messages[1:{settings.history_size}], []) as earlier_messages,
             coalesce(previous.ideas, []) as ideas,
             coalesce(continued.first_attempt, 1) as first_attempt
@@ -547,17 +921,47 @@ def _round_jobs(work: duckdb.DuckDBPyConnection, settings: Settings, round_numbe
         order by todo.campaign_id, todo.client_id
         """
     ).to_arrow_table()
-    columns = rows.to_pydict()
+    return _columns(rows, work)
+
+
+def _columns(rows: pa.Table, work: duckdb.DuckDBPyConnection) -> dict:
+    """Python columns of a round, lean enough for millions of rows.
+
+    A campaign's instructions, length and temperature are per campaign (`campaigns`), not per
+    row; campaign ids share one string each; an all-empty list column (every first round) is one
+    shared empty tuple repeated, not millions of empty lists.
+    """
+    columns: dict = {}
+    for name in rows.column_names:
+        column = rows.column(name)
+        if pa.types.is_list(column.type) and not (pc.max(pc.list_value_length(column)).as_py() or 0):
+            columns[name] = [()] * rows.num_rows
+        elif name == "campaign_id":
+            encoded = pc.dictionary_encode(column).combine_chunks()
+            names = encoded.dictionary.to_pylist()
+            columns[name] = [names[index] for index in encoded.indices.to_pylist()]
+        else:
+            columns[name] = column.to_pylist()
+    columns["arrow"] = rows
+    columns["campaigns"] = {
+        campaign_id: (instructions, max_characters, temperature)
+        for campaign_id, instructions, max_characters, temperature in work.execute(
+            "select distinct campaign_id, instructions, max_characters, temperature from targets"
+        ).fetchall()
+    }
+    return columns
+
+
+def _jobs_from(columns: dict, indices: list[int], settings: Settings, round_number: int) -> list[Job]:
+    """Jobs for the rows at `indices` (positions in the round's order) of `_round_rows`' columns."""
     jobs = []
-    for index in range(rows.num_rows):
+    for index in indices:
         campaign_id = columns["campaign_id"][index]
-        temperature = settings.temperature
-        if temperature is None:
-            temperature = columns["temperature"][index]
+        instructions, max_characters, _ = campaign = columns["campaigns"][campaign_id]
         context = MessageContext(
             campaign_id=campaign_id,
-            instructions=columns["instructions"][index] or "",
-            max_characters=columns["max_characters"][index] or 160,
+            instructions=instructions or "",
+            max_characters=max_characters or 160,
             first_name=columns["first_name"][index],
             segment=columns["segment"][index],
             earlier_messages=tuple(columns["earlier_messages"][index]),
@@ -570,18 +974,23 @@ def _round_jobs(work: duckdb.DuckDBPyConnection, settings: Settings, round_numbe
             Job(
                 context=context,
                 seed_key=f"{client_id}|{campaign_id}|{round_number}",
-                temperature=DEFAULT_TEMPERATURE if temperature is None else float(temperature),
+                temperature=_temperature(campaign, settings),
                 client_id=client_id,
                 round=round_number,
                 first_attempt=max(int(columns["first_attempt"][index] or 1), 1),
+                position=index,
             )
         )
     return jobs
 
 
-def _remember_ok(work: duckdb.DuckDBPyConnection, jobs: list[Job]) -> None:
+def _remember_ok(work: duckdb.DuckDBPyConnection, settled: pa.Table, jobs: list[Job]) -> None:
     """Add the round's ok messages to the context the next round reads."""
     ok = [job for job in jobs if job.status == "ok"]
+    if settled.num_rows:
+        work.register("settled_ok", settled.select(["client_id", "campaign_id", "round", "message"]))
+        work.execute("insert into messages select * from settled_ok")
+        work.unregister("settled_ok")
     if not ok:
         return
     new = pa.table(
@@ -597,13 +1006,14 @@ def _remember_ok(work: duckdb.DuckDBPyConnection, jobs: list[Job]) -> None:
     work.unregister("new_ok")
 
 
-def _check_failures(jobs: list[Job], settings: Settings) -> None:
+def _check_failures(jobs: list[Job], settings: Settings, settled: int = 0) -> None:
     failed = [job for job in jobs if job.status != "ok"]
-    if jobs and len(failed) / len(jobs) > settings.max_failure_share:
+    total = len(jobs) + settled
+    if total and len(failed) / total > settings.max_failure_share:
         reasons = _count_reasons((job.error_reason or "unfinished").split(":")[0] for job in failed)
         detail = ", ".join(f"{reason} {count}" for reason, count in reasons.items())
         raise TooManyFailures(
-            f"{len(failed)} of {len(jobs)} messages failed (more than {settings.max_failure_share:.0%}): "
+            f"{len(failed)} of {total} messages failed (more than {settings.max_failure_share:.0%}): "
             f"{detail}. Answers received so far are cached: fix the cause and run again to resume.",
             reasons,
         )

@@ -6,14 +6,26 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
-from collections import deque
 from collections.abc import Iterable
+from functools import lru_cache
 
 from rapidfuzz import fuzz, process
 
-__all__ = ["DuplicateGuard", "clean_message", "normalise", "strip_markup", "validate_message"]
+__all__ = [
+    "VALIDATION_VERSION",
+    "DuplicateGuard",
+    "clean_message",
+    "normalise",
+    "strip_markup",
+    "validate_message",
+]
+
+# Bump whenever cleaning, validation or the duplicate check decide differently: the response cache
+# keeps each answer's decision under this version, and a decision made under another is not reused.
+VALIDATION_VERSION = "v1"
 
 # Stop tokens and chat-template markers that small models leak (the original stripped the first).
 _ARTEFACTS = re.compile(r"</?start_of_turn>|</?end_of_turn>|<eos>|<bos>|<\|im_end\|>|<\|eot_id\|>")
@@ -134,14 +146,52 @@ def strip_markup(text: str) -> str:
     return text.replace("<", "").replace(">", "")
 
 
+# Combining marks (accents once decomposed), dropped by one `str.translate` instead of a loop per
+# character; built once, for the blocks that hold them (the table is the same as testing every
+# code point with `unicodedata.combining`, at a fraction of the import time).
+_COMBINING_BLOCKS = (
+    (0x0300, 0x0370), (0x0483, 0x048A), (0x0591, 0x05C8), (0x0610, 0x061B), (0x064B, 0x0660),
+    (0x0670, 0x0671), (0x06D6, 0x06EE), (0x0711, 0x0712), (0x0730, 0x074B), (0x07A6, 0x07B1),
+    (0x07EB, 0x07F4), (0x0816, 0x082E), (0x0859, 0x085C), (0x08D3, 0x0904), (0x093A, 0x0958),
+    (0x0962, 0x0964), (0x0981, 0x0A00), (0x0A01, 0x0B00), (0x0B01, 0x0C00), (0x0C00, 0x0D00),
+    (0x0D00, 0x0E00), (0x0E31, 0x0E4F), (0x0EB1, 0x0ECE), (0x0F18, 0x0FC7), (0x102B, 0x1064),
+    (0x1AB0, 0x1B00), (0x1DC0, 0x1E00), (0x20D0, 0x2100), (0x302A, 0x3030), (0x3099, 0x309B),
+    (0xFE20, 0xFE30),
+)  # fmt: skip
+_DROP_COMBINING = {
+    code: None
+    for start, end in _COMBINING_BLOCKS
+    for code in range(start, end)
+    if unicodedata.combining(chr(code))
+}
+
+
+@lru_cache(maxsize=8192)
 def _fold(text: str) -> str:
     """Lower case without accents: 'Lúcia' and 'lucia' compare equal."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    text = text.casefold()
+    if text.isascii():
+        return text
+    decomposed = unicodedata.normalize("NFKD", text)
+    if decomposed.isascii():
+        return decomposed
+    folded = decomposed.translate(_DROP_COMBINING)
+    if any(unicodedata.combining(ch) for ch in folded):  # a mark outside the blocks above
+        folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    return folded
+
+
+_WORD = re.compile(r"\w+")
+
+
+@lru_cache(maxsize=8192)
+def _words_of(text: str) -> tuple[str, ...]:
+    # Cached: validation and the duplicate check ask for the same message's words several times.
+    return tuple(_WORD.findall(_fold(text)))
 
 
 def _words(text: str) -> list[str]:
-    return re.findall(r"\w+", _fold(text))
+    return list(_words_of(text))
 
 
 def normalise(message: str, first_name: str) -> str:
@@ -193,19 +243,39 @@ def _follows_name_instructions(message: str, name_words: list[str]) -> bool:
 
 
 class DuplicateGuard:
-    """Near-duplicate check for one round: against the client's earlier messages, the few-shot
-    examples, every message accepted so far in the round (exact, after normalising) and the last
-    `window` accepted ones (fuzzy). The window keeps the cost linear on a million rows.
+    """Near-duplicate check for one round of a campaign: against the client's earlier messages, the
+    few-shot examples, every message accepted so far in the round (exact, after normalising) and
+    the `window` accepted ones just before it in (campaign, client) order (fuzzy). The window keeps
+    the cost linear on a million rows.
+
+    `position` is the row's place in the round's (campaign, client) order; without one, a message
+    comes after every other (the order of `add` calls). `accepted` seeds the guard with messages
+    already accepted in the round, as (position, normalised text) in increasing position: a run
+    that replays most of a round from the cache checks only its new answers, against all of them.
     """
 
-    def __init__(self, examples: Iterable[str] = (), window: int = 32, threshold: float = 85.0) -> None:
+    def __init__(
+        self,
+        examples: Iterable[str] = (),
+        window: int = 32,
+        threshold: float = 85.0,
+        accepted: Iterable[tuple[int, str]] = (),
+    ) -> None:
         self.threshold = threshold
+        self.window = window
         cleaned = [clean_message(text) for text in examples]
         self._examples = [normalise(text, text) for text in cleaned]
-        self._seen: set[str] = set()
-        self._recent: deque[str] = deque(maxlen=window)
+        seeded = list(accepted)
+        self._seeded_positions = [position for position, _ in seeded]
+        self._seeded_texts = [text for _, text in seeded]
+        self._seen: set[str] = set(self._seeded_texts)
+        # Added during this run, kept in position order (few: a run's new answers).
+        self._positions: list[float] = []
+        self._texts: list[str] = []
 
-    def check(self, message: str, first_name: str, earlier: Iterable[str] = ()) -> str | None:
+    def check(
+        self, message: str, first_name: str, earlier: Iterable[str] = (), position: int | None = None
+    ) -> str | None:
         text = normalise(message, first_name)
         if text in self._seen:
             return "duplicate_in_round"
@@ -214,14 +284,42 @@ class DuplicateGuard:
             return "duplicate_of_earlier_message"
         if self._close(text, self._examples):
             return "copied_example"
-        if self._close(text, self._recent):
+        if self._close(text, self._before(position)):
             return "duplicate_in_round"
         return None
 
-    def add(self, message: str, first_name: str) -> None:
-        text = normalise(message, first_name)
+    def add(self, message: str, first_name: str, position: int | None = None) -> None:
+        self.add_normalised(normalise(message, first_name), position)
+
+    def add_normalised(self, text: str, position: int | None = None) -> None:
+        """`add` for a message already normalised (a stored decision keeps its normalised text)."""
         self._seen.add(text)
-        self._recent.append(text)
+        key = float("inf") if position is None else position
+        at = bisect.bisect_right(self._positions, key)
+        self._positions.insert(at, key)
+        self._texts.insert(at, text)
+
+    def _before(self, position: int | None) -> list[str]:
+        """The `window` accepted texts closest before `position` (all of them: the last ones)."""
+        if position is None:
+            seeded_end, added_end = len(self._seeded_positions), len(self._positions)
+        else:
+            seeded_end = bisect.bisect_left(self._seeded_positions, position)
+            added_end = bisect.bisect_left(self._positions, position)
+        candidates = list(
+            zip(
+                self._seeded_positions[max(seeded_end - self.window, 0) : seeded_end],
+                self._seeded_texts[max(seeded_end - self.window, 0) : seeded_end],
+                strict=True,
+            )
+        )
+        candidates += zip(
+            self._positions[max(added_end - self.window, 0) : added_end],
+            self._texts[max(added_end - self.window, 0) : added_end],
+            strict=True,
+        )
+        candidates.sort(key=lambda item: item[0])
+        return [text for _, text in candidates[-self.window :]]
 
     def _close(self, text: str, choices: Iterable[str]) -> bool:
         return process.extractOne(text, choices, scorer=fuzz.ratio, score_cutoff=self.threshold) is not None

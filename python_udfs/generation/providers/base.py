@@ -28,7 +28,12 @@ class Prompt:
         """Everything the model reads, as one string: what the prompt hash and cache key cover."""
         if self.completion is not None:
             return self.completion
-        return f"[system]\n{self.system}\n[user]\n{self.user}"
+        return self.chat_text(self.system, self.user)
+
+    @staticmethod
+    def chat_text(system: str, user: str) -> str:
+        """A chat prompt as one string (what `text` gives), for callers without a Prompt object."""
+        return f"[system]\n{system}\n[user]\n{user}"
 
     @property
     def sha256(self) -> str:
