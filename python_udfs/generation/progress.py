@@ -11,7 +11,7 @@ __all__ = ["Progress"]
 
 class Progress:
     def __init__(
-        self, total: int, label: str = "generation", stream: TextIO | None = None, every: float = 2.0
+        self, total: int, label: str = "generation", stream: TextIO | None = None, every: float = 5.0
     ):
         self.total = total
         self.label = label

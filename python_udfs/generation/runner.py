@@ -743,6 +743,10 @@ def plan_requests(
     )
 
 
+_PLAN_CHUNK_ROWS = 200_000
+_PLANNED_COLUMNS = ("client_id", "campaign_id", "round", "first_name", "segment", "earlier_messages", "ideas")
+
+
 def _replay_decided(columns: dict, planner: RequestPlanner, cache: ResponseCache, provider: Provider):
     """Settle, column-wise, the round's rows whose first request has a cached answer decided ok.
 
@@ -753,10 +757,20 @@ def _replay_decided(columns: dict, planner: RequestPlanner, cache: ResponseCache
     if not count:
         return OUTPUT_SCHEMA.empty_table(), [], {}
     attempts = [max(int(value or 1), 1) for value in columns["first_attempt"]]
-    keys, prompt_hashes = planner.plan_rows(columns, attempts)
-    found = cache.lookup_planned(
-        pa.table({"request_hash": pa.array(keys, pa.string())}), decision_checks(True)
-    )
+    prompt_hashes: list[str] = []
+    lookups = []
+    # In chunks: DuckDB looks one chunk up (on its own cursor, without the GIL) while Python plans
+    # the next one's keys, so the two cores share the work.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm-lookup") as lookup:
+        for start in range(0, count, _PLAN_CHUNK_ROWS):
+            stop = min(start + _PLAN_CHUNK_ROWS, count)
+            chunk = {name: columns[name][start:stop] for name in _PLANNED_COLUMNS}
+            chunk["campaigns"] = columns["campaigns"]
+            keys, hashes = planner.plan_rows(chunk, attempts[start:stop])
+            prompt_hashes.extend(hashes)
+            planned = pa.table({"request_hash": pa.array(keys, pa.string())})
+            lookups.append(lookup.submit(cache.lookup_planned, planned, decision_checks(True)))
+        found = pa.concat_tables([future.result() for future in lookups])
     ok = pc.fill_null(pc.equal(found.column("decision_status"), "ok"), False)
     settled_count = pc.sum(ok).as_py() or 0
     if settled_count == 0:
