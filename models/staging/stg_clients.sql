@@ -1,7 +1,5 @@
--- A table, not a view: a dozen data tests and the marts read it, and a view over a CSV export
--- would parse the file again for each (about 7 s a read at a million clients).
-{{ config(materialized='table') }}
-
+{#- A view, although each data test on it parses a CSV export again: as a table it would copy
+    every unmasked CPF into the database file, which holds them only masked (seeds aside). -#}
 {%- set client_source = var('client_source') -%}
 {%- if client_source not in ('seed', 'csv') -%}
     {{ exceptions.raise_compiler_error("var client_source must be 'seed' or 'csv', not '" ~ client_source ~ "'") }}
