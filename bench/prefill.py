@@ -63,9 +63,7 @@ def unique_message(first_name: str, index: int) -> str:
     """The index-th message of a campaign: the server's wording, with a closing past its range."""
     block = index // DISTINCT_MESSAGES
     if block >= len(_CLOSINGS):
-        raise ValueError(
-            f"at most {len(_CLOSINGS) * DISTINCT_MESSAGES:,} distinct messages per campaign"
-        )
+        raise ValueError(f"at most {len(_CLOSINGS) * DISTINCT_MESSAGES:,} distinct messages per campaign")
     return portuguese_message(first_name, index) + _CLOSINGS[block]
 
 
@@ -97,15 +95,16 @@ def prefill_cache(
         index = next_index.get(campaign, 0)
         while True:
             text = unique_message(name, index)
+            folded = normalise(text, name)
             if (
                 validate_message(clean_message(text), name, max_characters[campaign]) is None
-                and guard.check(text, name) is None
+                and guard.check_normalised(folded) is None
             ):
                 break
             index += 1
         next_index[campaign] = index + 1
         texts.append(text)
-        normalised.append(normalise(text, name))
+        normalised.append(folded)
 
     count = planned.num_rows
     created_at = pa.array([datetime.now(timezone.utc)] * count, pa.timestamp("us", tz="UTC"))

@@ -144,12 +144,15 @@ DISTINCT_MESSAGES = len(_FORMATS) * len(_IDEAS) * len(_QUALITIES) * len(_OCCASIO
 def portuguese_message(name: str, n: int) -> str:
     """The n-th distinct message: slot sizes 5, 29, 23, 17 and 11 are coprime, so the first
     DISTINCT_MESSAGES (623,645) never repeat."""
-    return _FORMATS[n % len(_FORMATS)].format(
-        name=name,
-        idea=_IDEAS[n % len(_IDEAS)],
-        quality=_QUALITIES[n % len(_QUALITIES)],
-        occasion=_OCCASIONS[n % len(_OCCASIONS)],
-    ) + _CODAS[n % len(_CODAS)]
+    return (
+        _FORMATS[n % len(_FORMATS)].format(
+            name=name,
+            idea=_IDEAS[n % len(_IDEAS)],
+            quality=_QUALITIES[n % len(_QUALITIES)],
+            occasion=_OCCASIONS[n % len(_OCCASIONS)],
+        )
+        + _CODAS[n % len(_CODAS)]
+    )
 
 
 def _name_in(prompt: str) -> str:

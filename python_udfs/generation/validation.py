@@ -276,10 +276,15 @@ class DuplicateGuard:
     def check(
         self, message: str, first_name: str, earlier: Iterable[str] = (), position: int | None = None
     ) -> str | None:
-        text = normalise(message, first_name)
+        earlier_texts = [normalise(item, first_name) for item in earlier]
+        return self.check_normalised(normalise(message, first_name), earlier_texts, position)
+
+    def check_normalised(
+        self, text: str, earlier_texts: Iterable[str] = (), position: int | None = None
+    ) -> str | None:
+        """`check` for a message (and earlier messages) already normalised with `normalise`."""
         if text in self._seen:
             return "duplicate_in_round"
-        earlier_texts = [normalise(item, first_name) for item in earlier]
         if self._close(text, earlier_texts):
             return "duplicate_of_earlier_message"
         if self._close(text, self._examples):

@@ -10,7 +10,7 @@ from pathlib import Path
 from python_udfs.errors import GenerationError, ProviderUnavailable
 from python_udfs.generation.providers.base import Completion, CompletionRequest
 
-__all__ = ["LocalProvider", "default_gguf_path"]
+__all__ = ["LocalProvider", "default_gguf_path", "local_threads"]
 
 # Loading takes about half a second and a few hundred MB: once per process and path. llama.cpp
 # contexts are not thread-safe, so one lock serialises loading and decoding.
@@ -25,7 +25,7 @@ def default_gguf_path() -> str:
     return str(assemble())
 
 
-def _threads() -> int:
+def local_threads() -> int:
     """One core fewer than the machine has, at least one.
 
     llama.cpp's threads wait for each other at every step: when another busy thread (dbt running a
@@ -42,7 +42,7 @@ def _load(path: str):
 
         if not Path(path).is_file():
             raise ProviderUnavailable(f"GGUF model file not found: {path}", reason="model_missing")
-        _MODELS[path] = Llama(model_path=path, n_ctx=2048, n_threads=_threads(), seed=0, verbose=False)
+        _MODELS[path] = Llama(model_path=path, n_ctx=2048, n_threads=local_threads(), seed=0, verbose=False)
     return _MODELS[path]
 
 
