@@ -2,12 +2,7 @@
 -- would parse the file again for each (about 7 s a read at a million clients).
 {{ config(materialized='table') }}
 
-{%- set client_source = var('client_source') -%}
-{%- if client_source == 'csv' -%}
-    {%- set source_relation = source('client_exports', 'accounts') -%}
-{%- else -%}
-    {%- set source_relation = ref('accounts') -%}
-{%- endif -%}
+{%- set source_relation = client_input('accounts', 'accounts') -%}
 
 with
 

@@ -1,14 +1,6 @@
 {#- A view, although each data test on it parses a CSV export again: as a table it would copy
     every unmasked CPF into the database file, which holds them only masked (seeds aside). -#}
-{%- set client_source = var('client_source') -%}
-{%- if client_source not in ('seed', 'csv') -%}
-    {{ exceptions.raise_compiler_error("var client_source must be 'seed' or 'csv', not '" ~ client_source ~ "'") }}
-{%- endif -%}
-{%- if client_source == 'csv' -%}
-    {%- set source_relation = source('client_exports', 'clients') -%}
-{%- else -%}
-    {%- set source_relation = ref('raw_clients') -%}
-{%- endif -%}
+{%- set source_relation = client_input('clients', 'raw_clients') -%}
 
 with
 
@@ -24,7 +16,7 @@ renamed as (
         cast(trim(cast(id as varchar)) as integer) as client_id,
         {{ mask_cpf_like_digits(collapse_whitespace('nome')) }} as client_name,
         nullif(trim(cast(cpf as varchar)), '') as cpf_as_given,
-        '{{ client_source }}' as source_system
+        '{{ var('client_source') }}' as source_system
 
     from source
 
