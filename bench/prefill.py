@@ -54,7 +54,7 @@ from read_csv(?, header = true, columns = {
 
 
 def campaigns_table(seed_csv: Path) -> pa.Table:
-    """The campaigns seed shaped as `stg_campaigns` shapes it."""
+    """The campaigns seed shaped as `stg_marketing__campaigns` shapes it."""
     with duckdb.connect() as connection:
         return connection.execute(CAMPAIGNS_SQL, [str(seed_csv)]).to_arrow_table()
 

@@ -775,7 +775,7 @@ def misses(results: dict) -> list[str]:
             "plans 2 million cache keys in Python (a prompt render and three SHA-256 a row, a few "
             "microseconds each), which no SQL script pays, while dbt's second thread runs the staging tests "
             "beside it, slowed by the same GIL. The rest is dbt itself (146 nodes, each test its own query) "
-            "and the exports; see the node table in section 3: the tests on `stg_clients` each parse the "
+            "and the exports; see the node table in section 3: the tests on `stg_client_files__clients` each parse the "
             "CSV export again, since that model stays a view so that no unmasked CPF is copied into the "
             "database file. "
             "Peak memory is DuckDB's buffer pool (its default limit is 80% of the machine's memory) plus "

@@ -36,7 +36,7 @@ def broken_build(tmp_path_factory) -> subprocess.CompletedProcess:
         "MARKETING_CACHE_PATH": str(project / "llm_cache.duckdb"),
     }
     return subprocess.run(
-        [str(DBT), "build", "--select", "+stg_clients", "--indirect-selection", "cautious"],
+        [str(DBT), "build", "--select", "+stg_client_files__clients", "--indirect-selection", "cautious"],
         cwd=project,
         env=env,
         capture_output=True,
@@ -53,13 +53,13 @@ def test_build_fails(broken_build):
 def test_duplicate_id_fails_its_test_and_names_the_row(broken_build):
     out = broken_build.stdout
     assert "FAIL 1 expression_is_true_stg_clients_source_row_count___1" in out
-    assert "expression_is_true(stg_clients.source_row_count) failing row: client_id=3" in out
+    assert "expression_is_true(stg_client_files__clients.source_row_count) failing row: client_id=3" in out
 
 
 def test_malformed_cpf_fails_its_test_and_names_the_row(broken_build):
     out = broken_build.stdout
     assert "FAIL 1 expression_is_true_stg_clients_is_cpf_malformed___false" in out
-    assert "expression_is_true(stg_clients.is_cpf_malformed) failing row: client_id=7" in out
+    assert "expression_is_true(stg_client_files__clients.is_cpf_malformed) failing row: client_id=7" in out
 
 
 def test_deduplication_still_leaves_one_row_per_client(broken_build):

@@ -98,7 +98,7 @@ def test_a_killed_build_resumes_with_only_the_unanswered_rows(tmp_path):
             "build",
             "--select",
             "+clients",
-            "+stg_campaigns",
+            "+stg_marketing__campaigns",
             "--resource-type",
             "seed",
             "--resource-type",

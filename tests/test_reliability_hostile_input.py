@@ -41,17 +41,17 @@ SENTINELS = {"path": "/sentinel/clients.csv", "delimiter": "|", "encoding": "sen
 
 @pytest.fixture(scope="module")
 def stg_clients_sql(tmp_path_factory) -> str:
-    """`stg_clients` compiled for the csv source, with the file, delimiter and encoding left to fill."""
+    """`stg_client_files__clients` compiled for the csv source, with the file, delimiter and encoding left to fill."""
     tmp = tmp_path_factory.mktemp("compile")
     env = project_env(
         tmp, **csv_env(Path(SENTINELS["path"]), Path(SENTINELS["path"]), "|", "sentinel-encoding")
     )
-    result = run_dbt(["compile", "--select", "stg_clients", *csv_vars()], env)
+    result = run_dbt(["compile", "--select", "stg_client_files__clients", *csv_vars()], env)
     assert result.returncode == 0, result.stdout[-3000:]
-    (compiled,) = (tmp / "target" / "compiled").rglob("stg_clients.sql")
+    (compiled,) = (tmp / "target" / "compiled").rglob("stg_client_files__clients.sql")
     sql = compiled.read_text(encoding="utf-8")
     for sentinel in SENTINELS.values():
-        assert sentinel in sql, f"{sentinel} not in the compiled stg_clients: the source changed shape"
+        assert sentinel in sql, f"{sentinel} not in the compiled stg_client_files__clients: the source changed shape"
     return sql
 
 
@@ -177,9 +177,9 @@ def test_malformed_cpfs_and_duplicate_ids_fail_the_build_naming_each_row(broken_
     out = result.stdout
     assert result.returncode == 1
     for client_id in (2, 3, 5):  # a letter, 8 digits, 12 digits
-        assert f"expression_is_true(stg_clients.is_cpf_malformed) failing row: client_id={client_id}," in out
+        assert f"expression_is_true(stg_client_files__clients.is_cpf_malformed) failing row: client_id={client_id}," in out
     assert (
-        "expression_is_true(stg_clients.source_row_count) failing row: client_id=4, source_row_count=2" in out
+        "expression_is_true(stg_client_files__clients.source_row_count) failing row: client_id=4, source_row_count=2" in out
     )
     assert "Traceback" not in out + result.stderr
 

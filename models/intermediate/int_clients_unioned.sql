@@ -2,13 +2,13 @@ with
 
 clients as (
 
-    select * from {{ ref('stg_clients') }}
+    select * from {{ ref('stg_client_files__clients') }}
 
 ),
 
 accounts as (
 
-    select * from {{ ref('stg_accounts') }}
+    select * from {{ ref('stg_client_files__accounts') }}
 
 ),
 

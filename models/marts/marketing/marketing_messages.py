@@ -23,7 +23,7 @@ def model(dbt, session):
     return generate_missing(
         # Only what a prompt may use: never the CPF, the full name or the balance.
         clients=dbt.ref("clients").project("client_id, first_name, segment"),
-        campaigns=dbt.ref("stg_campaigns"),
+        campaigns=dbt.ref("stg_marketing__campaigns"),
         existing=existing,
         settings=dbt.config.get("generation"),
         # dbt's cursor: the cache attached as `llm_cache` is written through cursors of its own.

@@ -8,7 +8,7 @@ clients as (
 
 campaigns as (
 
-    select * from {{ ref('stg_campaigns') }}
+    select * from {{ ref('stg_marketing__campaigns') }}
 
 ),
 
