@@ -69,3 +69,15 @@ class TooManyFailures(GenerationError):
     def __init__(self, message: str, summary: dict[str, int]) -> None:
         super().__init__(message, reason="too_many_failures")
         self.summary = summary
+
+
+# The bank-CRM path (python_udfs/crm).
+__all__ += ["ApiUnreachable", "CrmRefused"]
+
+
+class ApiUnreachable(MarketingError):
+    """No usable answer from the CRM API (connection refused, timeout, 5xx) after the client's retries."""
+
+
+class CrmRefused(MarketingError):
+    """The CRM API refused the token (HTTP 401/403): retrying cannot help, the token must change."""

@@ -8,8 +8,12 @@ the given records, a Bearer-token check, a log of every request, and fault modes
 
 - down: `CrmServer.unreachable_url()` is an address nothing listens on (connection refused);
 - slow: every answer waits `delay_seconds`;
-- server errors: a share of requests (`server_error_share`, 0 to 1, spread evenly) answers 500;
+- faults: `fault(request)` names the status a request gets instead of its answer, or None; e.g.
+  `lambda r: 500 if r.number <= 2 else None` fails the first two requests, and
+  `lambda r: 422 if (r.method, r.path) == ("PUT", "/users/2") else None` rejects one record;
 - not found: an id not in the store answers 404.
+
+`max_in_flight` is the most requests the server was answering at once (dlt's parallel extract).
 """
 
 from __future__ import annotations
@@ -20,12 +24,12 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["CrmServer", "LoggedRequest", "dev_week_user"]
+__all__ = ["CrmServer", "IncomingRequest", "LoggedRequest", "dev_week_user"]
 
 ICON_BASE = "https://digitalinnovationone.github.io/santander-dev-week-2023-api/icons"
 
@@ -49,6 +53,13 @@ def dev_week_user(user_id: int, name: str, *, balance: float = 100.0, news: list
 
 
 @dataclass(frozen=True)
+class IncomingRequest:
+    number: int  # 1-based, counting every request the server received
+    method: str
+    path: str
+
+
+@dataclass(frozen=True)
 class LoggedRequest:
     method: str
     path: str
@@ -66,13 +77,15 @@ class CrmServer:
         *,
         token: str | None = None,
         delay_seconds: float = 0.0,
-        server_error_share: float = 0.0,
+        fault: Callable[[IncomingRequest], int | None] | None = None,
     ) -> None:
         self.users: dict[int, dict] = {user["id"]: copy.deepcopy(user) for user in users}
         self.token = token
         self.delay_seconds = delay_seconds
-        self.server_error_share = server_error_share
+        self.fault = fault
         self.requests: list[LoggedRequest] = []
+        self.max_in_flight = 0
+        self._in_flight = 0
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
@@ -83,7 +96,7 @@ class CrmServer:
     @property
     def url(self) -> str:
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     @staticmethod
     def unreachable_url() -> str:
@@ -112,15 +125,7 @@ class CrmServer:
         """How many `method` requests got each status code."""
         return Counter(request.status for request in self.requests if request.method == method)
 
-    def _should_fail(self) -> bool:
-        """Spread `server_error_share` evenly over the requests: 0.5 fails every second one."""
-        number = len(self.requests) + 1
-        share = self.server_error_share
-        return int(number * share) != int((number - 1) * share)
-
     def _answer(self, method: str, user_id: int, body: str) -> tuple[int, Any]:
-        if self._should_fail():
-            return 500, {"error": "internal server error"}
         if user_id not in self.users:
             return 404, {"error": f"user {user_id} not found"}
         if method == "GET":
@@ -146,9 +151,13 @@ class CrmServer:
             def _handle(self, method: str) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length).decode() if length else ""
+                with server._lock:
+                    server._in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server._in_flight)
                 if server.delay_seconds:
                     time.sleep(server.delay_seconds)
                 with server._lock:
+                    server._in_flight -= 1
                     status, payload = self._route(method, body)
                     server.requests.append(
                         LoggedRequest(method, self.path, dict(self.headers.items()), body, status)
@@ -161,6 +170,10 @@ class CrmServer:
                 self.wfile.write(encoded)
 
             def _route(self, method: str, body: str) -> tuple[int, Any]:
+                incoming = IncomingRequest(len(server.requests) + 1, method, self.path)
+                faulty_status = server.fault(incoming) if server.fault else None
+                if faulty_status is not None:
+                    return faulty_status, {"error": f"fault injected: HTTP {faulty_status}"}
                 if server.token and self.headers.get("Authorization") != f"Bearer {server.token}":
                     return 401, {"error": "missing or wrong token"}
                 prefix, _, user_id = self.path.rstrip("/").rpartition("/")

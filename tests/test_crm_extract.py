@@ -1,4 +1,4 @@
-"""Extract from the CRM API with dlt: against a real loopback server, and with the API down."""
+"""Extract from the CRM API with dlt: against a real loopback server, with the API down, demo and real."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from python_udfs.crm import CrmSettings, extract
-from python_udfs.crm.__main__ import main
-from python_udfs.errors import InputFileError, MarketingError
+from python_udfs.crm import CrmSettings, extract, mock_allowed
+from python_udfs.crm.__main__ import extract_main, main
+from python_udfs.errors import ApiUnreachable, InputFileError, MarketingError
 from testkit.crm_server import CrmServer, dev_week_user
 
 MOCK_USERS_CSV = Path(__file__).parents[1] / "seeds" / "crm_mock_users.csv"
+LINEAGE_SQL = "select count(*), bool_and(is_mock), min(extracted_from), count(_extracted_at) from crm_raw.{}"
 
 
 def settings_for(tmp_path: Path, api_url: str | None, user_ids: list[int], **overrides) -> CrmSettings:
@@ -35,6 +36,17 @@ def rows(settings: CrmSettings, sql: str) -> list[tuple]:
         return connection.execute(sql).fetchall()
 
 
+def crm_raw_tables(settings: CrmSettings) -> list[str]:
+    if not settings.duckdb_path.exists():
+        return []
+    return [
+        name
+        for (name,) in rows(
+            settings, "select table_name from information_schema.tables where table_schema = 'crm_raw'"
+        )
+    ]
+
+
 def three_users() -> list[dict]:
     welcome = {"id": 1, "icon": "https://example.test/news.svg", "description": "Bem-vindo"}
     return [
@@ -44,7 +56,7 @@ def three_users() -> list[dict]:
     ]
 
 
-def test_extract_loads_every_user_with_its_news_and_features(tmp_path):
+def test_extract_loads_every_user_with_its_news_and_features_all_with_lineage(tmp_path):
     with CrmServer(three_users()) as crm:
         settings = settings_for(tmp_path, crm.url, [1, 2, 3])
         summary = extract(settings)
@@ -58,10 +70,9 @@ def test_extract_loads_every_user_with_its_news_and_features(tmp_path):
         (2, "Maria", 48210.9, "xxxx xxxx xxxx 0002", False, "api"),
         (3, "Pedro", 310.0, "xxxx xxxx xxxx 0003", False, "api"),
     ]
-    assert rows(settings, "select user_id, description, is_mock from crm_raw.users__news") == [
-        (1, "Bem-vindo", False)
-    ]
-    assert rows(settings, "select count(*) from crm_raw.users__features") == [(3,)]
+    assert rows(settings, "select user_id, description from crm_raw.users__news") == [(1, "Bem-vindo")]
+    for table, count in [("users", 3), ("users__news", 1), ("users__features", 3)]:
+        assert rows(settings, LINEAGE_SQL.format(table)) == [(count, False, "api", count)]
 
 
 def test_re_extract_updates_a_changed_user_and_duplicates_nothing(tmp_path):
@@ -84,34 +95,140 @@ def test_re_extract_updates_a_changed_user_and_duplicates_nothing(tmp_path):
     assert rows(settings, "select count(*) from crm_raw.users__features") == [(3,)]
 
 
-def test_api_down_falls_back_to_the_mock_users_all_flagged(tmp_path, capsys):
-    settings = settings_for(tmp_path, CrmServer.unreachable_url(), [1, 2, 3, 4, 5, 6])
-    summary = extract(settings)
+def test_dlt_fetches_the_users_several_at_a_time(tmp_path):
+    users = [dev_week_user(user_id, f"User {user_id}") for user_id in range(1, 9)]
+    with CrmServer(users, delay_seconds=0.2) as crm:
+        settings = settings_for(tmp_path, crm.url, list(range(1, 9)), concurrency=4)
+        summary = extract(settings)
 
-    assert summary.extracted_from == "mock"
-    assert "connection refused" in summary.fallback_reason
-    assert summary.line().startswith(f"CRM API unreachable at {settings.api_url}: connection refused")
-    assert "using 6 mock users (is_mock = true)" in summary.line()
-    assert rows(settings, "select count(*), bool_and(is_mock), min(extracted_from) from crm_raw.users") == [
-        (6, True, "mock")
+    assert summary.users_loaded == 8
+    assert crm.max_in_flight > 1  # the parallelized transformer, not one request after another
+
+
+def test_ids_the_api_answers_404_for_are_missing_until_a_later_extract_finds_them(tmp_path):
+    with CrmServer(three_users()) as crm:
+        settings = settings_for(tmp_path, crm.url, [1, 2, 404, 3])
+        summary = extract(settings)
+        assert (summary.users_loaded, summary.users_missing) == (3, 1)
+        assert "1 id(s) missing, see crm_raw.missing_users" in summary.line()
+        missing_sql = "select id, reason, http_status, is_mock, extracted_from from crm_raw.missing_users"
+        assert rows(settings, missing_sql) == [(404, "not found (HTTP 404)", 404, False, "api")]
+
+        crm.users[404] = dev_week_user(404, "Ana")
+        assert extract(settings).users_missing == 0
+
+    assert rows(settings, "select count(*) from crm_raw.missing_users") == [(0,)]
+    assert rows(settings, "select count(*) from crm_raw.users") == [(4,)]
+
+
+def test_server_errors_on_the_first_requests_are_retried_until_answered(tmp_path):
+    with CrmServer(three_users(), fault=lambda request: 500 if request.number <= 2 else None) as crm:
+        settings = settings_for(tmp_path, crm.url, [1, 2, 3], max_attempts=3)
+        summary = extract(settings)
+
+    assert (summary.extracted_from, summary.users_loaded) == ("api", 3)
+    # The first id is asked alone first (is the API there?), then every id through dlt.
+    assert crm.status_counts("GET") == {500: 2, 200: 4}
+
+
+def test_an_id_still_failing_after_every_retry_is_recorded_and_the_others_load(tmp_path):
+    always_fails = lambda request: 500 if request.path == "/users/2" else None  # noqa: E731
+    with CrmServer(three_users(), fault=always_fails) as crm:
+        settings = settings_for(tmp_path, crm.url, [1, 2, 3], max_attempts=2)
+        summary = extract(settings)
+
+    assert (summary.extracted_from, summary.users_loaded, summary.users_missing) == ("api", 2, 1)
+    assert rows(settings, "select id, reason from crm_raw.missing_users") == [
+        (2, f"CRM API unreachable at {settings.api_url}: GET answered HTTP 500 after 2 attempt(s)")
     ]
 
 
-def test_cli_says_on_one_line_that_the_users_are_mock(tmp_path, capsys, monkeypatch):
+def test_in_a_demo_the_api_down_falls_back_to_the_mock_users_all_flagged(tmp_path):
+    settings = settings_for(tmp_path, CrmServer.unreachable_url(), [1, 2, 3, 4, 5, 6], allow_mock=True)
+    summary = extract(settings)
+
+    assert summary.extracted_from == "mock"
+    assert summary.line().startswith(f"CRM API unreachable at {settings.api_url}: connection refused")
+    assert "using 6 mock users (is_mock = true)" in summary.line()
+    assert rows(settings, LINEAGE_SQL.format("users")) == [(6, True, "mock", 6)]
+
+
+def test_in_a_real_run_the_api_down_is_an_error_and_no_mock_user_is_loaded(tmp_path):
+    settings = settings_for(tmp_path, CrmServer.unreachable_url(), [1, 2, 3], allow_mock=False)
+    with pytest.raises(MarketingError, match=r"connection refused .* never uses the mock users") as raised:
+        extract(settings)
+
+    assert isinstance(raised.value, ApiUnreachable)
+    assert crm_raw_tables(settings) == []
+
+
+def test_a_real_run_without_a_crm_loads_nothing_and_drops_an_earlier_demo(tmp_path):
+    demo = settings_for(tmp_path, None, [1, 2, 3], allow_mock=True)
+    assert extract(demo).extracted_from == "mock"
+    assert rows(demo, "select count(*) from crm_raw.users where is_mock") == [(3,)]
+
+    real = settings_for(tmp_path, None, [1, 2, 3], allow_mock=False)
+    summary = extract(real)
+    assert summary.line() == (
+        "no CRM configured: clients and segments come from your files alone"
+        " (dropped the crm_raw an earlier run left)"
+    )
+    assert crm_raw_tables(real) == []
+    assert extract(real).line() == "no CRM configured: clients and segments come from your files alone"
+
+    with CrmServer(three_users()) as crm:  # dlt starts afresh: it forgot the dropped tables too
+        summary = extract(settings_for(tmp_path, crm.url, [1, 2, 3], allow_mock=False))
+    assert summary.users_loaded == 3
+    assert rows(real, LINEAGE_SQL.format("users")) == [(3, False, "api", 3)]
+
+
+def test_a_real_run_that_reaches_the_api_keeps_no_mock_row_of_an_earlier_demo(tmp_path):
+    extract(settings_for(tmp_path, None, [1, 2, 3, 4, 5, 6], allow_mock=True))
+    with CrmServer(three_users()) as crm:
+        settings = settings_for(tmp_path, crm.url, [1, 2, 3], allow_mock=False)
+        summary = extract(settings)
+
+    assert summary.line().endswith("(the mock rows of an earlier demo run dropped first)")
+    assert rows(settings, "select id, is_mock from crm_raw.users order by id") == [
+        (1, False),
+        (2, False),
+        (3, False),
+    ]
+
+
+def test_demo_or_real_follows_client_source_unless_crm_mock_says(tmp_path):
+    assert mock_allowed({}) is True  # dbt_project.yml's default client_source is the seeds
+    assert mock_allowed({"client_source": "seed"}) is True
+    assert mock_allowed({"client_source": "csv"}) is False
+    assert mock_allowed({"client_source": "csv", "crm_mock": True}) is True
+    assert mock_allowed({"client_source": "seed", "crm_mock": False}) is False
+
+
+@pytest.fixture
+def cli_environment(tmp_path, monkeypatch) -> CrmSettings:
     settings = settings_for(tmp_path, None, [1, 2])
     monkeypatch.setenv("CRM_USER_IDS_CSV", str(settings.user_ids_csv))
     monkeypatch.setenv("CRM_MOCK_USERS_CSV", str(settings.mock_users_csv))
     monkeypatch.setenv("MARKETING_DUCKDB_PATH", str(settings.duckdb_path))
     monkeypatch.setenv("CRM_PIPELINES_DIR", str(settings.pipelines_dir))
     monkeypatch.delenv("CRM_API_URL", raising=False)
+    return settings
 
-    assert main(["extract"]) == 0
+
+def test_cli_says_on_one_line_that_the_users_are_mock(cli_environment, capsys):
+    assert main(["extract", "--mock"]) == 0
     output = capsys.readouterr().out.splitlines()
     assert len(output) == 1
     assert output[0].startswith("CRM_API_URL is not set — using 2 mock users (is_mock = true)")
 
 
-def test_a_slow_api_times_out_to_the_mock(tmp_path):
+def test_console_script_in_a_real_run_without_a_crm_says_so_on_one_line(cli_environment, capsys):
+    assert extract_main(["--no-mock"]) == 0
+    assert capsys.readouterr().out == "no CRM configured: clients and segments come from your files alone\n"
+    assert crm_raw_tables(cli_environment) == []
+
+
+def test_in_a_demo_a_slow_api_times_out_to_the_mock(tmp_path):
     with CrmServer(three_users(), delay_seconds=0.5) as crm:
         settings = settings_for(tmp_path, crm.url, [1, 2], timeout_seconds=0.1, max_attempts=1)
         summary = extract(settings)
@@ -120,42 +237,9 @@ def test_a_slow_api_times_out_to_the_mock(tmp_path):
     assert "no answer within 0.1s after 1 attempt(s)" in summary.fallback_reason
 
 
-def test_ids_the_api_answers_404_for_are_recorded_as_missing(tmp_path):
-    with CrmServer(three_users()) as crm:
-        settings = settings_for(tmp_path, crm.url, [1, 2, 404, 3])
-        summary = extract(settings)
-
-    assert (summary.users_loaded, summary.users_missing) == (3, 1)
-    assert "1 id(s) missing, see crm_raw.missing_users" in summary.line()
-    assert rows(settings, "select id, reason, http_status, extracted_from from crm_raw.missing_users") == [
-        (404, "not found (HTTP 404)", 404, "api")
-    ]
-
-
-def test_server_errors_are_retried_until_answered(tmp_path):
-    with CrmServer(three_users(), server_error_share=0.5) as crm:
-        settings = settings_for(tmp_path, crm.url, [1, 2, 3], max_attempts=3)
-        summary = extract(settings)
-
-    assert (summary.extracted_from, summary.users_loaded) == ("api", 3)
-    assert crm.status_counts("GET") == {200: 3, 500: 2}  # every second request failed once
-
-
-def test_an_id_still_failing_after_every_retry_is_recorded_with_the_reason(tmp_path):
-    # Requests 1 and 3 succeed, request 2 (user 2, asked after user 1) answers 500.
-    with CrmServer(three_users(), server_error_share=0.5) as crm:
-        settings = settings_for(tmp_path, crm.url, [1, 2, 3], max_attempts=1, concurrency=1)
-        summary = extract(settings)
-
-    assert (summary.extracted_from, summary.users_loaded) == ("api", 2)
-    assert rows(settings, "select id, reason from crm_raw.missing_users") == [
-        (2, "HTTP 500 after 1 attempt(s)")
-    ]
-
-
 def test_a_wrong_token_is_an_error_not_a_silent_fallback(tmp_path):
     with CrmServer(three_users(), token="right") as crm:
-        settings = settings_for(tmp_path, crm.url, [1], api_token="wrong")
+        settings = settings_for(tmp_path, crm.url, [1], api_token="wrong", allow_mock=True)
         with pytest.raises(MarketingError, match=r"refused the request \(HTTP 401\): check CRM_API_TOKEN"):
             extract(settings)
 

@@ -1,8 +1,11 @@
-"""Push tips back to the CRM with a dlt custom destination; and what never reaches the CRM or disk."""
+"""Push tips back to the CRM through a dlt custom destination: retries, resume, terminal failures, and
+what never reaches the CRM or disk."""
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -10,9 +13,10 @@ import duckdb
 import pytest
 
 from python_udfs.crm import CrmSettings, extract, push_tips
-from python_udfs.crm.__main__ import main
-from python_udfs.errors import MarketingError
-from testkit.crm_server import CrmServer, dev_week_user
+from python_udfs.crm.__main__ import main, push_main
+from python_udfs.crm.push import PUSH_BATCH_SIZE
+from python_udfs.errors import ApiUnreachable, CrmRefused, MarketingError
+from testkit.crm_server import CrmServer, IncomingRequest, dev_week_user
 
 MOCK_USERS_CSV = Path(__file__).parents[1] / "seeds" / "crm_mock_users.csv"
 START = datetime(2025, 12, 1, 12, 0, tzinfo=timezone.utc)
@@ -101,48 +105,125 @@ def test_a_new_round_adds_its_tip_next_to_the_old_one(tmp_path):
         assert [item["id"] for item in crm.users[1]["news"]] == [1, 2]
 
 
-def test_a_failed_put_is_recorded_and_the_other_tips_go_on(tmp_path, capsys, monkeypatch):
-    # The push is sequential: GET 1, PUT 1, GET 2, PUT 2 (the 4th request fails), GET 3, PUT 3.
-    with CrmServer(three_users(), server_error_share=0.25) as crm:
+def ledger(settings: CrmSettings, columns: str = "client_id, outcome") -> list[tuple]:
+    with duckdb.connect(str(settings.duckdb_path), read_only=True) as connection:
+        return connection.execute(
+            f"select {columns} from crm_push.tip_pushes order by attempted_at, client_id"
+        ).fetchall()
+
+
+def test_a_transient_failure_is_retried_by_dlt_and_pushes_nothing_twice(tmp_path):
+    # Sequential: GET 1, PUT 1, GET 2, PUT 2 (the 4th request fails), then dlt retries the batch.
+    with CrmServer(three_users(), fault=lambda request: 500 if request.number == 4 else None) as crm:
         settings = settings_for(tmp_path, crm.url, max_attempts=1)
         write_messages(settings, [tip(1, 1, "Dica 1."), tip(2, 1, "Dica 2."), tip(3, 1, "Dica 3.")])
         summary = push_tips(settings)
 
-        assert summary.has_failures
-        assert summary.line() == (
-            "CRM push: 2 tip(s) pushed, 1 tip(s) failed (first: client 2, PUT answered HTTP 500); "
-            "recorded in crm_push.tip_pushes"
-        )
-        assert (news_descriptions(crm, 1), news_descriptions(crm, 2)) == (["Dica 1."], [])
-
-        crm.server_error_share = 0.0
-        assert push_tips(settings).line().startswith("CRM push: 1 tip(s) pushed, 2 tip(s) already")
-        assert news_descriptions(crm, 2) == ["Dica 2."]
-
-
-def test_server_errors_on_put_are_retried_without_duplicating_news(tmp_path):
-    with CrmServer(three_users(), server_error_share=0.5) as crm:
-        settings = settings_for(tmp_path, crm.url, max_attempts=3)
-        write_messages(settings, [tip(1, 1, "Dica 1."), tip(2, 1, "Dica 2."), tip(3, 1, "Dica 3.")])
-        summary = push_tips(settings)
-
         assert not summary.has_failures
+        assert summary.line() == (
+            "CRM push: 3 tip(s) pushed, 1 transient failure(s) retried; recorded in crm_push.tip_pushes"
+        )
+        assert crm.status_counts("PUT") == {200: 3, 500: 1}
         assert [news_descriptions(crm, user_id) for user_id in (1, 2, 3)] == [
             ["Dica 1."],
             ["Dica 2."],
             ["Dica 3."],
         ]
+    assert ledger(settings) == [
+        (1, "pushed"),
+        (2, "unreachable"),  # the batch stopped here; dlt ran it again
+        (1, "already_present"),
+        (2, "pushed"),
+        (3, "pushed"),
+    ]
 
 
-def test_with_the_api_down_every_tip_is_recorded_as_failed_after_one_try(tmp_path):
+@pytest.mark.slow
+def test_a_push_stopped_mid_run_resumes_from_the_failed_batch(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOAD__RAISE_ON_MAX_RETRIES", "2")  # dlt gives up on the batch sooner
+    clients = range(1, PUSH_BATCH_SIZE + 3)  # two batches: the second one fails
+    failing = {"put": f"/users/{PUSH_BATCH_SIZE + 1}"}
+
+    def fault(request: IncomingRequest) -> int | None:
+        return 503 if (request.method, request.path) == ("PUT", failing["put"]) else None
+
+    with CrmServer([dev_week_user(i, f"User {i}") for i in clients], fault=fault) as crm:
+        settings = settings_for(tmp_path, crm.url, max_attempts=2)
+        write_messages(settings, [tip(i, 1, f"Dica {i}.") for i in clients])
+        with pytest.raises(
+            ApiUnreachable, match=r"HTTP 503 after 2 attempt\(s\)\. .* resume from that batch"
+        ):
+            push_tips(settings)
+        assert Counter(outcome for _, outcome in ledger(settings)) == {
+            "pushed": PUSH_BATCH_SIZE,
+            "unreachable": 2,  # dlt ran the failing batch twice
+        }
+
+        failing["put"] = None
+        requests_before = len(crm.requests)
+        summary = push_tips(settings)
+        resumed = crm.requests[requests_before]
+        assert (resumed.method, resumed.path) == ("GET", f"/users/{PUSH_BATCH_SIZE + 1}")
+        assert summary.line() == (
+            f"CRM push: 2 tip(s) pushed, {PUSH_BATCH_SIZE} tip(s) already in the CRM;"
+            " recorded in crm_push.tip_pushes"
+        )
+        assert all(news_descriptions(crm, i) == [f"Dica {i}."] for i in clients)
+
+
+def test_a_rejected_record_is_recorded_not_retried_and_the_others_go_on(tmp_path, capsys, monkeypatch):
+    rejects_two = lambda request: 422 if (request.method, request.path) == ("PUT", "/users/2") else None  # noqa: E731
+    with CrmServer(three_users(), fault=rejects_two) as crm:
+        settings = settings_for(tmp_path, crm.url)
+        write_messages(settings, [tip(1, 1, "Dica 1."), tip(2, 1, "Dica 2."), tip(3, 1, "Dica 3.")])
+        monkeypatch.setenv("MARKETING_DUCKDB_PATH", str(settings.duckdb_path))
+        monkeypatch.setenv("CRM_PIPELINES_DIR", str(settings.pipelines_dir))
+        monkeypatch.setenv("CRM_API_URL", crm.url)
+
+        assert push_main([]) == 1
+        assert capsys.readouterr().out == (
+            "CRM push: 2 tip(s) pushed, 1 tip(s) rejected by the CRM (first: client 2, PUT answered"
+            " HTTP 422); recorded in crm_push.tip_pushes\n"
+        )
+        assert crm.status_counts("PUT") == {200: 2, 422: 1}
+        assert news_descriptions(crm, 2) == []
+    assert ledger(settings, "client_id, outcome, reason") == [
+        (1, "pushed", None),
+        (2, "rejected", "PUT answered HTTP 422"),
+        (3, "pushed", None),
+    ]
+
+
+def test_a_refused_token_stops_the_push_and_the_next_push_resumes_it(tmp_path):
+    with CrmServer(three_users(), token="right") as crm:
+        settings = settings_for(tmp_path, crm.url, api_token="wrong")
+        write_messages(settings, [tip(1, 1, "Dica 1."), tip(2, 1, "Dica 2.")])
+        with pytest.raises(CrmRefused, match=r"refused the request \(HTTP 401\): check CRM_API_TOKEN"):
+            push_tips(settings)
+        assert len(crm.requests) == 1  # neither the HTTP client nor dlt retries a refusal
+
+        summary = push_tips(replace(settings, api_token="right"))
+        assert summary.line() == "CRM push: 2 tip(s) pushed; recorded in crm_push.tip_pushes"
+    refused, first_pushed = ledger(settings, "outcome, load_id")[:2]
+    assert (refused[0], first_pushed[0]) == ("refused", "pushed")
+    assert refused[1] == first_pushed[1]  # the same dlt load package, resumed
+
+
+@pytest.mark.slow
+def test_with_the_api_down_the_push_stops_after_dlt_retries_with_every_attempt_recorded(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("LOAD__RAISE_ON_MAX_RETRIES", "2")
     settings = settings_for(tmp_path, CrmServer.unreachable_url(), max_attempts=2)
     write_messages(settings, [tip(1, 1, "Dica 1."), tip(2, 1, "Dica 2.")])
-    summary = push_tips(settings)
+    with pytest.raises(ApiUnreachable) as raised:
+        push_tips(settings)
 
-    assert [outcome.outcome for outcome in summary.outcomes] == ["failed", "failed"]
-    assert {outcome.reason for outcome in summary.outcomes} == {
-        f"CRM API unreachable at {settings.api_url}: connection refused after 2 attempt(s)"
-    }
+    assert str(raised.value).startswith(
+        f"CRM push stopped: CRM API unreachable at {settings.api_url}: connection refused after 2 attempt(s)."
+    )
+    assert "0 tip(s) pushed before it stopped" in str(raised.value)
+    assert ledger(settings) == [(1, "unreachable"), (1, "unreachable")]
 
 
 def test_push_before_dbt_build_is_a_clear_error(tmp_path, capsys, monkeypatch):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -16,19 +17,17 @@ from dlt.sources.helpers.requests import Client
 from requests.utils import default_headers
 
 from python_udfs.database import database_path
-from python_udfs.errors import MarketingError
+from python_udfs.errors import ApiUnreachable, CrmRefused, MarketingError
 
-__all__ = ["ApiUnreachable", "CrmSettings", "describe_failure", "make_client"]
-
-
-class ApiUnreachable(Exception):
-    """No answer from the API for one request: the message says what happened instead."""
+__all__ = ["CrmSettings", "call_api", "make_client", "marketing_error_in", "mock_allowed"]
 
 
 @dataclass(frozen=True)
 class CrmSettings:
     api_url: str | None = None
     api_token: str | None = field(default=None, repr=False)
+    # Demo runs may stand in the mock users for a CRM that is absent or down; real runs never do.
+    allow_mock: bool = True
     user_ids_csv: Path = Path("data_samples/SDW2023.csv")
     mock_users_csv: Path = Path("seeds/crm_mock_users.csv")
     duckdb_path: Path = Path("data/marketing.duckdb")
@@ -46,13 +45,14 @@ class CrmSettings:
             )
 
     @classmethod
-    def from_environment(cls, api_url: str | None = None) -> CrmSettings:
+    def from_environment(cls, api_url: str | None = None, *, allow_mock: bool = True) -> CrmSettings:
         """Settings from `CRM_*` variables; `api_url`, when given, wins over `CRM_API_URL`."""
         environment = os.environ
         defaults = cls()
         return cls(
             api_url=api_url or environment.get("CRM_API_URL") or None,
             api_token=environment.get("CRM_API_TOKEN") or None,
+            allow_mock=allow_mock,
             user_ids_csv=Path(environment.get("CRM_USER_IDS_CSV", defaults.user_ids_csv)),
             mock_users_csv=Path(environment.get("CRM_MOCK_USERS_CSV", defaults.mock_users_csv)),
             duckdb_path=database_path(),
@@ -72,7 +72,18 @@ class CrmSettings:
         return urlunsplit(parts._replace(netloc=netloc))
 
     def user_url(self, user_id: int) -> str:
-        return f"{self.api_url.rstrip('/')}/users/{user_id}"
+        return f"{(self.api_url or '').rstrip('/')}/users/{user_id}"
+
+
+def mock_allowed(dbt_vars: dict) -> bool:
+    """Whether this run is a demo: `crm_mock` when set, else whether the clients come from the seeds.
+
+    A real run (`client_source: csv`) must never mix the mock CRM users into real clients.
+    """
+    explicit = dbt_vars.get("crm_mock")
+    if explicit is not None:
+        return bool(explicit)
+    return dbt_vars.get("client_source", "seed") != "csv"
 
 
 def _number_from_environment(name: str, default: float) -> float:
@@ -108,7 +119,34 @@ def make_client(settings: CrmSettings) -> Client:
     )
 
 
-def describe_failure(error: requests.RequestException, settings: CrmSettings) -> str:
+def call_api(
+    client: Client, settings: CrmSettings, method: str, url: str, **kwargs: Any
+) -> requests.Response:
+    """One request through the retrying client; the answer unless there was none worth having.
+
+    Raises `ApiUnreachable` when the API gave no answer or kept answering 429/5xx after every retry,
+    `CrmRefused` on 401/403. Any other status (200, 404, 422...) is the caller's to judge.
+    """
+    try:
+        response = client.request(method, url, **kwargs)
+    except requests.RequestException as error:
+        raise ApiUnreachable(
+            f"CRM API unreachable at {settings.display_url}: {_describe(error, settings)}"
+        ) from None
+    status = response.status_code
+    if status in (401, 403):
+        raise CrmRefused(
+            f"the CRM API at {settings.display_url} refused the request (HTTP {status}): check CRM_API_TOKEN"
+        )
+    if status == 429 or status >= 500:  # dlt's client retried these already: the API is not answering
+        raise ApiUnreachable(
+            f"CRM API unreachable at {settings.display_url}: "
+            f"{method} answered HTTP {status} after {settings.max_attempts} attempt(s)"
+        )
+    return response
+
+
+def _describe(error: requests.RequestException, settings: CrmSettings) -> str:
     """What happened instead of an answer, in words, once the client has retried."""
     attempts = f"after {settings.max_attempts} attempt(s)"
     if isinstance(error, requests.Timeout):
@@ -116,3 +154,24 @@ def describe_failure(error: requests.RequestException, settings: CrmSettings) ->
     if "refused" in str(error).lower():
         return f"connection refused {attempts}"
     return f"connection failed ({type(error).__name__}) {attempts}"
+
+
+def marketing_error_in(error: BaseException) -> MarketingError | None:
+    """The `MarketingError` inside a dlt step failure, if one caused it.
+
+    dlt wraps what a resource or destination raised (as `exception`, `client_exception`, or the
+    cause); the original carries the message a user can act on.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, MarketingError):
+            return current
+        seen.add(id(current))
+        current = (
+            getattr(current, "client_exception", None)
+            or getattr(current, "exception", None)
+            or current.__cause__
+            or current.__context__
+        )
+    return None
