@@ -19,10 +19,11 @@ from pathlib import Path
 import duckdb
 import yaml
 
-from python_udfs.crm import CrmSettings, extract, push_tips
+from python_udfs.crm import CrmSettings, extract, mock_allowed, push_tips
 from python_udfs.database import cache_path, check_database_free, database_path
 from python_udfs.errors import MarketingError
-from python_udfs.imports import ImportSettings, check_exports, project_vars
+from python_udfs.client_files import prepare_client_files, project_vars
+from python_udfs.review import review_line
 
 __all__ = ["main"]
 
@@ -50,12 +51,11 @@ def cli_vars(dbt_args: list[str]) -> dict:
 
 
 def check_client_exports(dbt_args: list[str]) -> None:
-    """With the csv client source, check the export files before dbt reads them."""
+    """With the csv client source, check the export files and tell dbt how to read them."""
     overrides = cli_vars(dbt_args)
     if overrides.get("client_source", project_vars().get("client_source")) != "csv":
         return
-    for line in check_exports(ImportSettings.from_project(cli_vars=overrides)):
-        print(line, flush=True)
+    prepare_client_files(overrides)
 
 
 def run_dbt_build(extra_args: list[str]) -> None:
@@ -80,7 +80,7 @@ def show_messages(path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m python_udfs.pipeline", description=__doc__)
     parser.add_argument("--push", action="store_true", help="push new investment tips back to the CRM")
-    parser.add_argument("--crm-api-url", help="the CRM API's base URL (default: CRM_API_URL; none: mock)")
+    parser.add_argument("--crm-api-url", help="the CRM API's base URL (default: CRM_API_URL)")
     parser.add_argument("--no-show", action="store_true", help="don't print the messages at the end")
     parser.add_argument("dbt_args", nargs="*", help="passed to `dbt build` (after --)")
     args = parser.parse_args(argv)
@@ -92,7 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         check_database_free(db_path)
         check_database_free(cache_path())
         check_client_exports(args.dbt_args)
-        crm_settings = CrmSettings.from_environment(api_url=args.crm_api_url)
+        dbt_vars = {**project_vars(), **cli_vars(args.dbt_args)}
+        crm_settings = CrmSettings.from_environment(
+            api_url=args.crm_api_url, allow_mock=mock_allowed(dbt_vars)
+        )
         print(extract(crm_settings).line(), flush=True)
         run_dbt_build(args.dbt_args)
         if args.push:
@@ -100,10 +103,11 @@ def main(argv: list[str] | None = None) -> int:
             print(summary.line(), flush=True)
             if summary.has_failures:
                 raise MarketingError(
-                    "some tips were not pushed: the line above says which; run again to retry."
+                    "the CRM rejected some tips: the line above says which, crm_push.tip_pushes why."
                 )
         if not args.no_show:
             show_messages(db_path)
+        print(review_line(db_path), flush=True)
     except MarketingError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
