@@ -47,3 +47,9 @@ clean:
 # Not part of the tests: regenerates docs/BENCHMARKS.md and bench/results/latest.json.
 bench: install
 	$(BIN)/python -m bench.run
+
+# Not part of the tests: the quality benchmark on the embedded model; writes docs/QUALITY.md and
+# evaluation/results/latest.json (about 5 minutes on 2 quiet cores).
+.PHONY: eval
+eval: install
+	$(BIN)/python -m evaluation.run

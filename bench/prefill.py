@@ -1,10 +1,10 @@
 """Fill the response cache with an answer for every message a build will ask for, without a model.
 
 The scale benchmark measures `dbt build` with every message already cached. The keys come from
-the runner's public planning API (`runner.plan_requests`: the same planning, prompt rendering and
-key hashing the build uses) and the rows are written in bulk through `ResponseCache.put_many` and
-`record_decisions`, into the tables the cache module creates: the build then finds every request
-and its decision and makes zero model calls, which the loopback server's counter confirms.
+the generation's own planning (`RunPlan` and `RequestKeys.plan_first`: the same SQL, prompt
+rendering and key hashing the build's bulk replay uses) and the rows are written in bulk into the
+tables `ResponseCache` creates, with `record_decisions`: the build then finds every request and its
+decision and makes zero model calls, which the loopback server's counter confirms.
 
 Answers are the loopback server's own messages, made unique past its 623,645 distinct ones by a
 closing that changes every 623,645 messages; any that would fail validation or come too close to a
@@ -19,15 +19,19 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from python_udfs.generation import runner
-from python_udfs.generation.cache import ResponseCache
+from python_udfs.generation.cache import RESPONSES_SCHEMA, ResponseCache
+from python_udfs.generation.judging import decision_checks
+from python_udfs.generation.keys import RequestKeys
+from python_udfs.generation.planning import RunPlan
 from python_udfs.generation.prompts import FEW_SHOT_EXAMPLES, PROMPT_VERSION
-from python_udfs.generation.runner import plan_requests
 from python_udfs.generation.settings import Settings
 from python_udfs.generation.validation import DuplicateGuard, clean_message, normalise, validate_message
 from testkit.llm_server import DISTINCT_MESSAGES, portuguese_message
 
-__all__ = ["campaigns_table", "prefill_cache"]
+__all__ = ["campaigns_table", "plan_first_requests", "prefill_cache"]
+
+# Rows planned at a time: a million clients never become millions of Python objects at once.
+_CHUNK_ROWS = 200_000
 
 _CLOSINGS = (
     "", " Boas festas!", " Feliz Natal!", " Aproveite!", " Conte com a gente!", " Até breve!",
@@ -67,8 +71,49 @@ def unique_message(first_name: str, index: int) -> str:
     return portuguese_message(first_name, index) + _CLOSINGS[block]
 
 
+def plan_first_requests(
+    clients, campaigns, settings: Settings, *, provider_name: str, model: str | None, style: str, offers=None
+) -> pa.Table:
+    """The first round's requests as a fresh build plans them, without calling a model.
+
+    One row per (client, campaign), in the build's order: client_id, campaign_id, round,
+    first_name, attempt, request_hash (the cache key) and prompt_hash. `offers` must be what the
+    build reads (the campaign_offers model), or the keys are those of prompts without offers.
+    """
+    plan = RunPlan(clients, campaigns, None, settings, offers)
+    try:
+        round_ = plan.round(1)
+    finally:
+        plan.close()
+    keys = RequestKeys(settings, provider_name, model, style)
+    request_hashes: list[str] = []
+    prompt_hashes: list[str] = []
+    for start in range(0, len(round_), _CHUNK_ROWS):
+        chunk_keys, chunk_hashes = keys.plan_first(round_.rows(start, min(start + _CHUNK_ROWS, len(round_))))
+        request_hashes.extend(chunk_keys)
+        prompt_hashes.extend(chunk_hashes)
+    table = round_.table
+    return pa.table(
+        {
+            "client_id": table.column("client_id").cast(pa.int32()),
+            "campaign_id": table.column("campaign_id").cast(pa.string()),
+            "round": pa.repeat(pa.scalar(1, pa.int32()), table.num_rows),
+            "first_name": table.column("first_name").cast(pa.string()),
+            "attempt": table.column("first_attempt").cast(pa.int32()),
+            "request_hash": pa.array(request_hashes, pa.string()),
+            "prompt_hash": pa.array(prompt_hashes, pa.string()),
+        }
+    )
+
+
 def prefill_cache(
-    cache_file: Path, clients: pa.Table, campaigns: pa.Table, settings: Settings, *, style: str = "chat"
+    cache_file: Path,
+    clients: pa.Table,
+    campaigns: pa.Table,
+    settings: Settings,
+    *,
+    style: str = "chat",
+    offers: pa.Table | None = None,
 ) -> pa.Table:
     """Cache an answer for every round-1 message, and the runner's decision on it (accepted), as a
     first run would have left them; returns the messages as `marketing_messages` rows.
@@ -76,8 +121,14 @@ def prefill_cache(
     Every answer is checked as the runner checks a new one (cleaning, validation, the few-shot
     examples; neighbours differ by construction), so the recorded decisions are the ones it makes.
     """
-    planned = plan_requests(
-        clients, campaigns, settings, provider_name=settings.provider, model=settings.model_name, style=style
+    planned = plan_first_requests(
+        clients,
+        campaigns,
+        settings,
+        provider_name=settings.provider,
+        model=settings.model_name,
+        style=style,
+        offers=offers,
     )
     max_characters = {
         row["campaign_id"]: row["max_characters"] or 160
@@ -126,7 +177,7 @@ def prefill_cache(
         {
             "request_hash": planned.column("request_hash"),
             "answer_created_at": created_at,
-            "checks": pa.repeat(pa.scalar(runner.decision_checks(True)), count),
+            "checks": pa.repeat(pa.scalar(decision_checks(True)), count),
             "status": pa.repeat(pa.scalar("ok"), count),
             "reason": pa.nulls(count, pa.string()),
             "message": pa.array(texts, pa.string()),
@@ -136,8 +187,9 @@ def prefill_cache(
     )
     with duckdb.connect() as connection:
         connection.execute(f"attach '{cache_file}' as llm_cache")
-        cache = ResponseCache(connection)  # creates the tables exactly as the runner expects them
-        cache.put_many(answers)
+        cache = ResponseCache(connection)  # creates the tables exactly as the build expects them
+        connection.register("prefilled", answers.cast(RESPONSES_SCHEMA))
+        connection.execute("insert into llm_cache.main.responses by name select * from prefilled")
         cache.record_decisions(decisions)
         cache.close()
     return pa.table(

@@ -1,14 +1,28 @@
-{#- The CRM's raw tables exist once `python -m python_udfs.crm extract` has run (it falls back to the
-    mock users when no API answers), and a child table exists once some user has a row for it. So a
-    plain `dbt build` works on a fresh machine, the staging models read stand-ins until then: the
-    `crm_mock_users` seed, flagged `is_mock`, for the users; no rows for `news` and `features`.
+{#- The CRM's raw tables exist once `python -m python_udfs.crm extract` has run, and a child table exists
+    once some user has a row for it. So a plain `dbt build` works on a fresh machine, the staging models
+    read stand-ins until then.
+
+    Mock CRM users belong to the demo only. They are read (the `crm_mock_users` seed as the stand-in,
+    or the rows the extract loaded flagged `is_mock`) when `client_source` is `seed`, or when a run
+    asks for them with the var `crm_mock: true`. A run on real client files never reads them: with no
+    CRM extract its stand-ins are empty, and it segments clients from their accounts file alone.
     Both `source()` and `ref()` are always called, so dbt orders the seed first either way. -#}
+
+{% macro crm_mock_allowed() %}
+    {{ return(var('client_source') == 'seed' or var('crm_mock', false) in (true, 'true')) }}
+{% endmacro %}
+
 
 {% macro crm_raw_users() %}
     {%- set raw_users = source('crm_raw', 'users') -%}
     {%- set mock_users = ref('crm_mock_users') -%}
+    {%- set allow_mock = crm_mock_allowed() -%}
     {%- if not execute or load_relation(raw_users) is not none -%}
-        {{ raw_users }}
+        {%- if allow_mock -%}
+            {{ raw_users }}
+        {%- else -%}
+            (select * from {{ raw_users }} where not is_mock)
+        {%- endif -%}
     {%- else -%}
         (
             select
@@ -24,6 +38,9 @@
                 'mock' as extracted_from,
                 cast(null as timestamp with time zone) as _extracted_at
             from {{ mock_users }}
+            {%- if not allow_mock %}
+            where false
+            {%- endif %}
         )
     {%- endif -%}
 {% endmacro %}
@@ -32,7 +49,11 @@
 {% macro crm_raw_user_items(table_name) %}
     {%- set raw_items = source('crm_raw', table_name) -%}
     {%- if not execute or load_relation(raw_items) is not none -%}
-        {{ raw_items }}
+        {%- if crm_mock_allowed() -%}
+            {{ raw_items }}
+        {%- else -%}
+            (select * from {{ raw_items }} where not is_mock)
+        {%- endif -%}
     {%- else -%}
         (
             select

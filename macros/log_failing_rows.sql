@@ -34,7 +34,7 @@
 
 
 {% macro failing_row_label(test_name, model, column_name=none) -%}
-    {#- `cpf_is_valid(stg_client_files__clients.cpf)`. With a `where` config `model` is a subquery string: take the
+    {#- `cpf_is_valid(clients.cpf)`. With a `where` config `model` is a subquery string: take the
         name of the relation it reads. -#}
     {%- set name = model.identifier if model.identifier is defined and model.identifier else none -%}
     {%- if name is none -%}

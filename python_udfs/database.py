@@ -24,8 +24,9 @@ def cache_path() -> Path:
 
 
 def export_dir() -> Path:
-    """Where the CRM exports are written (`MARKETING_EXPORT_DIR`, as in the export models)."""
-    return Path(os.environ.get("MARKETING_EXPORT_DIR", "data/exports"))
+    """Where the CRM exports are written: `MARKETING_EXPORT_DIR`, else `exports/` beside the database
+    file (the export models' `export_location` macro says the same)."""
+    return Path(os.environ.get("MARKETING_EXPORT_DIR") or database_path().parent / "exports")
 
 
 def check_database_free(path: Path) -> None:

@@ -19,10 +19,10 @@ from pathlib import Path
 import duckdb
 import yaml
 
+from python_udfs.client_files import prepare_client_files, project_vars
 from python_udfs.crm import CrmSettings, extract, mock_allowed, push_tips
 from python_udfs.database import cache_path, check_database_free, database_path
 from python_udfs.errors import MarketingError
-from python_udfs.client_files import prepare_client_files, project_vars
 from python_udfs.review import review_line
 
 __all__ = ["main"]

@@ -7,6 +7,7 @@ from pathlib import Path
 from dbt.adapters.duckdb.plugins import BasePlugin
 from dbt_common.exceptions import DbtRuntimeError
 
+from python_udfs.client_files.text import register_text_functions
 from python_udfs.cpf import register_cpf_macros
 from python_udfs.database import check_database_free, export_dir
 from python_udfs.errors import DatabaseInUse
@@ -35,4 +36,5 @@ class Plugin(BasePlugin):
 
     def configure_connection(self, conn):
         register_cpf_macros(conn)
+        register_text_functions(conn)
         register_generate_text(conn)

@@ -8,6 +8,7 @@ import textwrap
 from datetime import datetime, timezone
 
 import duckdb
+import pyarrow as pa
 import pytest
 from generation_support import cache_connection
 
@@ -40,7 +41,7 @@ def test_answers_are_visible_to_a_fresh_connection_while_the_transaction_is_open
     assert fresh.execute("select count(*) from llm_cache.main.responses").fetchone()[0] == 2
     connection.execute("rollback")  # dbt's work is lost...
     assert fresh.execute("select count(*) from llm_cache.main.responses").fetchone()[0] == 2  # ...answers not
-    assert set(cache.lookup(["a", "b", "c"])) == {"a", "b"}
+    assert _lookup(cache, ["a", "b", "c"])["is_cached"] == [True, True, False]
     cache.close()
 
 
@@ -78,15 +79,58 @@ def test_answers_survive_the_process_being_killed(tmp_path):
         )
 
 
-def test_lookup_returns_the_newest_answer_per_key(tmp_path):
+def _lookup(cache: ResponseCache, keys: list[str], checks: str = "v1+duplicates") -> dict[str, list]:
+    return cache.lookup_planned(pa.table({"request_hash": pa.array(keys, pa.string())}), checks).to_pydict()
+
+
+def test_lookup_gives_the_newest_answer_per_key_in_the_planned_order(tmp_path):
     cache = ResponseCache(cache_connection(tmp_path))
     _put(cache, "k", "Ana, primeiro?")
     cache.flush()
     _put(cache, "k", "Ana, segundo?")
+    _put(cache, "j", "Rui, terceiro?")
     cache.flush()
-    assert cache.lookup(["k"])["k"].text == "Ana, segundo?"
-    assert cache.lookup([]) == {}
+    found = _lookup(cache, ["j", "missing", "k"])
+    assert found["request_hash"] == ["j", "missing", "k"]
+    assert found["text"] == ["Rui, terceiro?", None, "Ana, segundo?"]
+    assert found["is_cached"] == [True, False, True]
+    assert found["decision_status"] == [None, None, None]
     cache.close()
+
+
+def test_lookup_reuses_a_decision_only_for_its_answer_and_its_rules(tmp_path):
+    cache = ResponseCache(cache_connection(tmp_path))
+    _put(cache, "k", "Ana, primeiro?")
+    cache.flush()
+    first = _lookup(cache, ["k"])["created_at"][0]
+    cache.record_decisions(_decision("k", first, "v1+duplicates", "ok", "Ana, primeiro?"))
+    decided = _lookup(cache, ["k"])
+    # A decided answer's text is not read again: the decision holds the message.
+    assert (decided["decision_status"], decided["decision_message"], decided["text"]) == (
+        ["ok"],
+        ["Ana, primeiro?"],
+        [None],
+    )
+    assert _lookup(cache, ["k"], checks="v2+duplicates")["decision_status"] == [None]
+    _put(cache, "k", "Ana, segundo?")  # a newer answer: the old decision is not its decision
+    cache.flush()
+    assert _lookup(cache, ["k"])["decision_status"] == [None]
+    cache.close()
+
+
+def _decision(key: str, answer_created_at, checks: str, status: str, message: str) -> pa.Table:
+    return pa.table(
+        {
+            "request_hash": [key],
+            "answer_created_at": [answer_created_at],
+            "checks": [checks],
+            "status": [status],
+            "reason": pa.nulls(1, pa.string()),
+            "message": [message],
+            "normalised": [message.lower()],
+            "decided_at": [datetime.now(timezone.utc)],
+        }
+    )
 
 
 def test_a_connection_without_the_cache_attached_is_a_clear_error():

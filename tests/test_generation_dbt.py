@@ -99,6 +99,7 @@ def test_a_killed_build_resumes_with_only_the_unanswered_rows(tmp_path):
             "--select",
             "+clients",
             "+stg_marketing__campaigns",
+            "+campaign_offers",
             "--resource-type",
             "seed",
             "--resource-type",

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import io
 import threading
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from generation_support import DEMO, cache_connection, campaigns, demo_clients, fake_server_settings
 
 from python_udfs.errors import GenerationError, TooManyFailures
-from python_udfs.generation import Completion, MessageContext, ResponseCache, generate_missing
-from python_udfs.generation.progress import Progress
-from python_udfs.generation.runner import Generator, Job, plan_requests
-from testkit.llm_server import LLMServer
+from python_udfs.generation import Completion, Settings, generate_missing
+from python_udfs.generation.keys import RequestKeys
+from python_udfs.generation.planning import RunPlan
+from testkit.llm_server import LLMServer, portuguese_message
 
 
 @pytest.fixture
@@ -223,50 +223,65 @@ def test_an_unreadable_answer_is_asked_again_within_the_run(connection):
     assert sum(provider.calls.values()) == 6
 
 
-@pytest.mark.parametrize("style", ["chat", "completion"])
-def test_bulk_planning_gives_the_keys_a_run_sends(server, connection, style):
-    """`plan_requests` (what a cache prefill uses) plans the very keys and prompts a run looks up."""
-    settings = fake_server_settings(server, campaigns=None)
-    planned = plan_requests(
-        demo_clients(), campaigns(), settings, provider_name="openai", model=settings.model_name, style=style
-    ).to_pylist()
-    generator = Generator(
-        settings,
-        _Named("openai", settings.model_name, style),
-        ResponseCache(connection),
-        Progress(0, stream=io.StringIO()),
+def test_cache_keys_and_seeds_stay_what_earlier_versions_stored():
+    """A changed key formula would silently turn every cached answer into a miss: one model call
+    per row on the next build. These values were stored by the releases before this layout."""
+    keys = RequestKeys(
+        Settings(provider="openai", seed=42), "openai", "gpt-4o-mini", "chat", prompt_version="v1"
     )
-    generator.close()
-    instructions = {row["campaign_id"]: row for row in campaigns().to_pylist()}
-    segments = {row["client_id"]: row["segment"] for row in demo_clients().to_pylist()}
-    for row in planned:
-        campaign = instructions[row["campaign_id"]]
-        job = Job(
-            context=MessageContext(
-                row["campaign_id"],
-                campaign["instructions"],
-                campaign["max_characters"],
-                row["first_name"],
-                segments[row["client_id"]],
-            ),
-            seed_key=f"{row['client_id']}|{row['campaign_id']}|1",
-            temperature=campaign["temperature"],
-        )
-        request = generator.planner.request(job, row["attempt"])
-        assert (generator.planner.key(request), request.prompt.sha256) == (
-            row["request_hash"],
-            row["prompt_hash"],
-        )
+    seed = keys.seed("7|christmas_gifts|2", 1)
+    assert seed == 803478999
+    assert keys.key_for(0.7, seed, "ab" * 32) == (
+        "8b5ff40e9fccc3b300525510b3fd108d7545cc2d91ae81ddc64b219b38480fdc"
+    )
 
 
-class _Named:
+class _Echo:
+    """Answers every prompt with a distinct message for its name, in either prompt style."""
+
     max_parallel = 1
 
-    def __init__(self, name, model, style) -> None:
-        self.name, self.model, self.style = name, model, style
+    def __init__(self, style: str) -> None:
+        self.name, self.model, self.style = "openai", "echo", style
+        self.calls = 0
 
     def complete(self, request):
-        raise AssertionError("planning never calls a model")
+        self.calls += 1
+        prompt = request.prompt
+        if prompt.completion is not None:
+            name = prompt.answer_prefix.rstrip(",")
+        else:
+            name = prompt.user.split("«")[1].split("»")[0]
+        return Completion(portuguese_message(name, self.calls), 10, 5, 1.0)
+
+
+@pytest.mark.parametrize("style", ["chat", "completion"])
+def test_the_bulk_replay_plans_the_very_keys_the_runner_stored(connection, style):
+    """A round's bulk lookup (RequestKeys.plan_first) finds every answer the per-job runner cached."""
+    settings = Settings(provider="openai", rounds=2, max_failure_share=1.0)
+    provider = _Echo(style)
+    built = generate_missing(
+        demo_clients(), campaigns(), None, settings, connection=connection, provider=provider
+    )
+    stored = {
+        row[0] for row in connection.execute("select request_hash from llm_cache.main.responses").fetchall()
+    }
+    plan = RunPlan(demo_clients(), campaigns(), None, settings)
+    keys = RequestKeys(settings, "openai", "echo", style)
+    planned = set(keys.plan_first(plan.round(1).rows())[0])
+    # Round 2 is planned from round 1's ok messages, as the run did.
+    statuses = built.column("status").to_pylist()
+    assert statuses == ["ok"] * built.num_rows
+    plan.remember_ok(built.filter(pc.equal(built.column("round"), 1)))
+    planned.update(keys.plan_first(plan.round(2).rows())[0])
+    assert len(planned) == built.num_rows
+    assert planned <= stored
+    calls = provider.calls
+    rebuilt = generate_missing(
+        demo_clients(), campaigns(), None, settings, connection=connection, provider=provider
+    )
+    assert provider.calls == calls
+    assert rebuilt.column("message").to_pylist() == built.column("message").to_pylist()
 
 
 def test_a_replay_trusts_the_stored_decisions_and_rejudges_only_undecided_answers(server, connection):

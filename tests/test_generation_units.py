@@ -1,50 +1,15 @@
-"""Settings, prompts and validation: pure functions, no server."""
+"""Prompts and validation: pure functions, no server."""
 
 from __future__ import annotations
 
 import pytest
 from generation_support import DEMO
 
-from python_udfs.generation import MessageContext, Settings, clean_message, render_prompt, validate_message
+from python_udfs.generation import MessageContext, clean_message, render_prompt, validate_message
 from python_udfs.generation.prompts import safe_name
 from python_udfs.generation.validation import DuplicateGuard
 
 INSTRUCTIONS = "Você é um marketplace amigável e criativo."
-
-
-# -- settings -----------------------------------------------------------------------------------------
-
-
-def test_settings_parse_rendered_vars_and_env_wins():
-    config = {
-        "provider": "ollama",
-        "rounds": "2",
-        "only_client_ids": "[1, 3]",
-        "temperature": "",
-        "model": "",
-    }
-    settings = Settings.from_config(config, environ={"MARKETING_ROUNDS": "3", "OLLAMA_HOST": "http://h:1"})
-    assert settings.provider == "ollama"
-    assert settings.rounds == 3
-    assert settings.only_client_ids == (1, 3)
-    assert settings.temperature is None
-    assert settings.ollama_host == "http://h:1"
-    assert settings.model_name == "gemma3:12b-it-qat"
-    assert Settings(provider="openai").model_name == "gpt-4o-mini"
-
-
-def test_settings_reject_unknown_names_and_providers():
-    with pytest.raises(ValueError, match="unknown generation settings"):
-        Settings.from_config({"rouns": 2}, environ={})
-    with pytest.raises(ValueError, match="provider must be one of"):
-        Settings.from_config({"provider": "gpt"}, environ={})
-
-
-def test_settings_never_hold_the_api_key(monkeypatch):
-    # Built at run time: the committed file holds nothing shaped like a key.
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-" + "test-NEVER-IN-SETTINGS-0123456789")
-    settings = Settings.from_config({"provider": "openai"})
-    assert "NEVER-IN-SETTINGS" not in repr(settings)
 
 
 # -- prompts ------------------------------------------------------------------------------------------
@@ -71,7 +36,7 @@ def test_chat_prompt_puts_instructions_first_and_delimits_the_name():
 
 
 def test_completion_prompt_is_few_shot_and_ends_with_the_name():
-    prompt = render_prompt(_context(), "completion", variant=1)
+    prompt = render_prompt(_context(), "completion")
     assert prompt.completion.splitlines()[-1] == "- João,"
     assert prompt.answer_prefix == "João,"
     assert prompt.completion.count("\n- ") == 4  # three examples, then the line to complete

@@ -1,6 +1,6 @@
 {{ config(
     materialized='external',
-    location=env_var('MARKETING_EXPORT_DIR', 'data/exports') ~ '/crm_export.parquet',
+    location=export_location('crm_export.parquet'),
     format='parquet',
 ) }}
 -- The load into the CRM: one row per client with its messages in order (crm_export_json writes the

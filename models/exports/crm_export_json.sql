@@ -1,6 +1,6 @@
 {{ config(
     materialized='external',
-    location=env_var('MARKETING_EXPORT_DIR', 'data/exports') ~ '/crm_export.json',
+    location=export_location('crm_export.json'),
     format='json',
     options={'array': 'true'},
 ) }}

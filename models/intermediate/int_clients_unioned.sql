@@ -32,25 +32,39 @@ crm_cards as (
 
 clients_and_crm_users as (
 
-    -- The CRM's user ids are client ids: a CRM user missing from the seed/CSV is a client too.
     select
         client_id,
         client_name,
-        cpf,
+        is_name_truncated,
+        is_name_repaired,
+        cpf_masked,
+        has_cpf,
+        is_cpf_valid,
+        is_cpf_shared,
         source_system
 
     from clients
 
-    union all
+    {%- if var('client_source') == 'seed' %}
 
-    select
-        client_id,
-        client_name,
-        null as cpf,
-        'crm' as source_system
+        union all
 
-    from crm_users
-    where client_id not in (select clients.client_id from clients)
+        -- In the demo the CRM's user ids are client ids: a CRM user missing from the seed is a client
+        -- too. A run on real client files messages exactly the clients of its files.
+        select
+            client_id,
+            client_name,
+            false as is_name_truncated,
+            false as is_name_repaired,
+            null as cpf_masked,
+            false as has_cpf,
+            false as is_cpf_valid,
+            false as is_cpf_shared,
+            'crm' as source_system
+
+        from crm_users
+        where client_id not in (select clients.client_id from clients)
+    {%- endif %}
 
 ),
 
@@ -123,7 +137,12 @@ joined as (
     select
         clients.client_id,
         clients.client_name,
-        clients.cpf,
+        clients.is_name_truncated,
+        clients.is_name_repaired,
+        clients.cpf_masked,
+        clients.has_cpf,
+        clients.is_cpf_valid,
+        clients.is_cpf_shared,
         clients.source_system,
         bank_data.bank_data_source,
         coalesce(bank_data.is_mock, false) as has_mock_crm_data,

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -178,7 +179,9 @@ _LOOKUP_PLANNED = f"""
 
 @dataclass(frozen=True)
 class CachedAnswer:
-    text: str
+    """An answer as the cache holds it (`text` is None once a decision holds the message)."""
+
+    text: str | None
     prompt_tokens: int
     completion_tokens: int
     latency_ms: float
@@ -202,10 +205,6 @@ class ResponseCache:
         for ddl in _DDL:
             self._cursor.execute(ddl)
         self._writer = _Writer(connection.cursor())
-
-    def put_many(self, rows: pa.Table) -> None:
-        """Store many answers at once (RESPONSES_SCHEMA's columns), committed when this returns."""
-        _insert_arrow(self._cursor, "responses", rows.select(RESPONSES_SCHEMA.names).cast(RESPONSES_SCHEMA))
 
     def record_decisions(self, rows: pa.Table) -> None:
         """Store decisions (DECISIONS_SCHEMA's columns), committed when this returns."""
@@ -232,37 +231,6 @@ class ResponseCache:
             ).to_arrow_table()
         finally:
             self._cursor.unregister(view)
-
-    def lookup(self, keys: list[str]) -> dict[str, CachedAnswer]:
-        """The newest answer for each key that has one: one join, however many keys."""
-        if not keys:
-            return {}
-        self._cursor.register("_requested_keys", pa.table({"request_hash": pa.array(keys, pa.string())}))
-        try:
-            found = self._cursor.execute(
-                f"""
-                select
-                    r.request_hash, r.text, r.prompt_tokens, r.completion_tokens, r.latency_ms, r.created_at
-                from {CATALOG}.main.responses as r
-                semi join _requested_keys as k on r.request_hash = k.request_hash
-                qualify row_number() over (partition by r.request_hash order by r.created_at desc) = 1
-                """
-            ).to_arrow_table()
-        finally:
-            self._cursor.unregister("_requested_keys")
-        columns = found.to_pydict()
-        return {
-            key: CachedAnswer(*values)
-            for key, *values in zip(
-                columns["request_hash"],
-                columns["text"],
-                columns["prompt_tokens"],
-                columns["completion_tokens"],
-                columns["latency_ms"],
-                columns["created_at"],
-                strict=True,
-            )
-        }
 
     def put(
         self,
@@ -295,7 +263,8 @@ class ResponseCache:
         """Wait until every queued answer is committed."""
         self._writer.flush()
 
-    def log_run(self, row: dict) -> None:
+    def log_run(self, row: Mapping[str, object]) -> None:
+        """Add one run's row to `generation_log` (its columns by name)."""
         columns = ", ".join(row)
         placeholders = ", ".join("?" for _ in row)
         self._cursor.execute(

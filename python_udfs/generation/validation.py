@@ -1,7 +1,8 @@
 """Cleaning and validating what the model wrote. A rejected answer is regenerated, never kept.
 
 `validate_message` returns None when the message is fine and otherwise a short reason
-("too_long: 183 > 160 characters") that lands in the `error_reason` column.
+("too_long: 183 > 160 characters", "promised_return: rendimento garantido") that lands in the
+`error_reason` column. The compliance and anti-phishing rules live in `compliance.RULES`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from functools import lru_cache
 
 from rapidfuzz import fuzz, process
 
+from python_udfs.generation.compliance import RULES_FINGERPRINT, check_compliance
+
 __all__ = [
     "VALIDATION_VERSION",
     "DuplicateGuard",
@@ -25,7 +28,8 @@ __all__ = [
 
 # Bump whenever cleaning, validation or the duplicate check decide differently: the response cache
 # keeps each answer's decision under this version, and a decision made under another is not reused.
-VALIDATION_VERSION = "v1"
+# The compliance table's fingerprint is part of it: editing a rule re-judges every cached answer.
+VALIDATION_VERSION = f"v3-{RULES_FINGERPRINT}"
 
 # Stop tokens and chat-template markers that small models leak (the original stripped the first).
 _ARTEFACTS = re.compile(r"</?start_of_turn>|</?end_of_turn>|<eos>|<bos>|<\|im_end\|>|<\|eot_id\|>")
@@ -200,8 +204,13 @@ def normalise(message: str, first_name: str) -> str:
     return " ".join(word for word in _words(message) if word not in name)
 
 
-def validate_message(message: str, first_name: str, max_characters: int) -> str | None:
-    """None when the cleaned message may be sent; otherwise why not."""
+def validate_message(
+    message: str, first_name: str, max_characters: int, offer: str | None = None
+) -> str | None:
+    """None when the cleaned message may be sent; otherwise why not.
+
+    `offer` is the catalogue phrase the message was written for: the only source of figures it may quote.
+    """
     if not message:
         return "empty"
     if "\n" in message or "\r" in message:
@@ -228,7 +237,7 @@ def validate_message(message: str, first_name: str, max_characters: int) -> str 
     english = sum(word in _ENGLISH for word in words)
     if english > portuguese or (portuguese == 0 and len(words) >= 4):
         return "not_portuguese"
-    return None
+    return check_compliance(message, first_name, offer)
 
 
 def _follows_name_instructions(message: str, name_words: list[str]) -> bool:
@@ -274,22 +283,36 @@ class DuplicateGuard:
         self._texts: list[str] = []
 
     def check(
-        self, message: str, first_name: str, earlier: Iterable[str] = (), position: int | None = None
+        self,
+        message: str,
+        first_name: str,
+        earlier: Iterable[str] = (),
+        position: int | None = None,
+        in_round: bool = True,
     ) -> str | None:
         earlier_texts = [normalise(item, first_name) for item in earlier]
-        return self.check_normalised(normalise(message, first_name), earlier_texts, position)
+        return self.check_normalised(normalise(message, first_name), earlier_texts, position, in_round)
 
     def check_normalised(
-        self, text: str, earlier_texts: Iterable[str] = (), position: int | None = None
+        self,
+        text: str,
+        earlier_texts: Iterable[str] = (),
+        position: int | None = None,
+        in_round: bool = True,
     ) -> str | None:
-        """`check` for a message (and earlier messages) already normalised with `normalise`."""
-        if text in self._seen:
+        """`check` for a message (and earlier messages) already normalised with `normalise`.
+
+        `in_round=False` skips the comparison with other clients' messages: a message written for a
+        catalogue offer opens with it, so two clients offered the same product get close messages by
+        design (the offers' rotation in SQL is what varies them), not because the model repeats itself.
+        """
+        if in_round and text in self._seen:
             return "duplicate_in_round"
         if self._close(text, earlier_texts):
             return "duplicate_of_earlier_message"
         if self._close(text, self._examples):
             return "copied_example"
-        if self._close(text, self._before(position)):
+        if in_round and self._close(text, self._before(position)):
             return "duplicate_in_round"
         return None
 
@@ -311,7 +334,7 @@ class DuplicateGuard:
         else:
             seeded_end = bisect.bisect_left(self._seeded_positions, position)
             added_end = bisect.bisect_left(self._positions, position)
-        candidates = list(
+        candidates: list[tuple[float, str]] = list(
             zip(
                 self._seeded_positions[max(seeded_end - self.window, 0) : seeded_end],
                 self._seeded_texts[max(seeded_end - self.window, 0) : seeded_end],

@@ -1,8 +1,8 @@
 """One row per client, generated campaign and round: the messages the language model wrote.
 
 Incremental: each run asks only for the rows that are missing (or not `ok` yet); see
-`python_udfs/generation/runner.py`. Settings arrive as the `generation` config, rendered from dbt
-vars in `_marts__models.yml` (Python models cannot call `var()`), with environment overrides.
+`python_udfs/generation/orchestrator.py`. Settings arrive as the `generation` config, which
+dbt_project.yml renders from the generation_* vars (Python models cannot call `var()`).
 """
 
 from python_udfs.generation import generate_missing
@@ -24,6 +24,8 @@ def model(dbt, session):
         # Only what a prompt may use: never the CPF, the full name or the balance.
         clients=dbt.ref("clients").project("client_id, first_name, segment"),
         campaigns=dbt.ref("stg_marketing__campaigns"),
+        # The offer chosen in SQL for each (client, campaign, round): the phrase the message opens with.
+        offers=dbt.ref("campaign_offers").project("client_id, campaign_id, round, offer"),
         existing=existing,
         settings=dbt.config.get("generation"),
         # dbt's cursor: the cache attached as `llm_cache` is written through cursors of its own.

@@ -1,35 +1,30 @@
--- A table, not a view: a dozen data tests and the marts read it, and a view over a CSV export
--- would parse the file again for each (about 7 s a read at a million clients).
-{{ config(materialized='table') }}
-
-{%- set source_relation = client_input('accounts', 'accounts') -%}
-
+-- depends_on: {{ ref('rejected_client_rows') }}
+-- Built after rejected_client_rows, whose rejected_share_at_most test stops this model (and the
+-- marts) when too many rows were set aside.
+-- One row per accepted bank account: the rows of base_client_files__accounts with no problem.
 with
 
-source as (
+account_rows as (
 
-    select * from {{ source_relation }}
-
-),
-
-renamed as (
-
-    select
-        trim(cast(agency as varchar)) || '-' || trim(cast(account_number as varchar)) as account_id,
-        cast(trim(cast(client_id as varchar)) as integer) as client_id,
-        trim(cast(agency as varchar)) as agency,
-        trim(cast(account_number as varchar)) as account_number,
-        {{ parse_decimal('balance') }} as balance,
-        {{ parse_decimal('credit_limit') }} as credit_limit,
-        {{ parse_decimal('card_limit') }} as card_limit
-
-    from source
+    select * from {{ ref('base_client_files__accounts') }}
 
 ),
 
 final as (
 
-    select * from renamed
+    select
+        account_id,
+        client_id,
+        agency,
+        account_number,
+        balance,
+        credit_limit,
+        card_limit,
+        source_file,
+        line_number
+
+    from account_rows
+    where is_accepted
 
 )
 

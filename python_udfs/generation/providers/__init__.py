@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from python_udfs.generation.providers.base import Completion, CompletionRequest, Prompt, Provider
-from python_udfs.generation.settings import Settings
+from python_udfs.generation.settings import DEFAULT_MODELS, Settings
 
 __all__ = ["Completion", "CompletionRequest", "Prompt", "Provider", "build_provider"]
 
@@ -18,10 +18,16 @@ def build_provider(settings: Settings) -> Provider:
         from python_udfs.generation.providers.ollama import OllamaProvider
 
         return OllamaProvider(
-            settings.model_name, settings.ollama_host, settings.timeout_seconds, settings.max_retries
+            settings.model or DEFAULT_MODELS["ollama"],
+            settings.ollama_host,
+            settings.timeout_seconds,
+            settings.max_retries,
         )
     from python_udfs.generation.providers.openai import OpenAIProvider
 
     return OpenAIProvider(
-        settings.model_name, settings.base_url, settings.timeout_seconds, settings.max_retries
+        settings.model or DEFAULT_MODELS["openai"],
+        settings.base_url,
+        settings.timeout_seconds,
+        settings.max_retries,
     )

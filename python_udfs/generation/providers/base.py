@@ -88,15 +88,27 @@ class RequestCounter:
 
 
 class Provider(Protocol):
-    """A language model behind one method. Implementations raise `python_udfs.errors` classes only."""
+    """A language model behind one method. Implementations raise `python_udfs.errors` classes only.
 
-    name: str
-    model: str
+    The attributes are read-only here, so a class attribute (`max_parallel = 1`) satisfies them.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def model(self) -> str: ...
+
     # "chat" (system + user messages) or "completion" (few-shot text for base models).
-    style: str
+    @property
+    def style(self) -> str: ...
+
     # How many requests are worth sending at once: None means the configured concurrency.
-    max_parallel: int | None
+    @property
+    def max_parallel(self) -> int | None: ...
+
     # HTTP providers count the requests they send (retries included); None for in-process models.
-    request_counter: RequestCounter | None
+    @property
+    def request_counter(self) -> RequestCounter | None: ...
 
     def complete(self, request: CompletionRequest) -> Completion: ...

@@ -5,12 +5,31 @@ from __future__ import annotations
 import os
 import threading
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from python_udfs.errors import GenerationError, ProviderUnavailable
 from python_udfs.generation.providers.base import Completion, CompletionRequest
 
-__all__ = ["LocalProvider", "default_gguf_path", "local_threads"]
+__all__ = ["DEFAULT_SAMPLING", "LocalProvider", "Sampling", "default_gguf_path", "local_threads"]
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """llama.cpp's sampling knobs besides temperature (which each request carries)."""
+
+    top_p: float = 0.9
+    top_k: int = 40
+    min_p: float = 0.05
+    repeat_penalty: float = 1.1
+    # A message is one short line: the forced opening plus about 20 tokens. A longer answer is cut
+    # here and rejected as a fragment instead of paying for 80 tokens of rambling.
+    max_tokens: int = 48
+
+
+# Chosen by `make eval`'s sampling grid (docs/QUALITY.md), not by feel. Changing them changes the
+# answers: bump prompts.PROMPT_VERSION so cached answers are not mistaken for the new ones.
+DEFAULT_SAMPLING = Sampling()
 
 # Loading takes about half a second and a few hundred MB: once per process and path. llama.cpp
 # contexts are not thread-safe, so one lock serialises loading and decoding.
@@ -54,9 +73,10 @@ class LocalProvider:
     max_parallel = 1
     request_counter = None  # in process: no HTTP, no retries
 
-    def __init__(self, gguf_path: str | None = None) -> None:
+    def __init__(self, gguf_path: str | None = None, sampling: Sampling = DEFAULT_SAMPLING) -> None:
         self.path = gguf_path or default_gguf_path()
         self.model = Path(self.path).name
+        self.sampling = sampling
 
     def complete(self, request: CompletionRequest) -> Completion:
         prompt = request.prompt
@@ -66,12 +86,13 @@ class LocalProvider:
             llm = _load(self.path)
             started = time.perf_counter()
             # One message is one line: stop at the newline instead of paying for the next example.
+            sampling = asdict(self.sampling)
             output = llm.create_completion(
                 prompt.completion,
-                max_tokens=request.max_tokens,
                 temperature=request.temperature,
                 seed=request.seed,
                 stop=["\n"],
+                **{**sampling, "max_tokens": min(request.max_tokens, sampling["max_tokens"])},
             )
             latency_ms = (time.perf_counter() - started) * 1000
         usage = output["usage"]

@@ -1,0 +1,18 @@
+{% macro client_row_issue(condition, column_name, reason, raw_value='null', detail="''") -%}
+    {#- SQL for one problem of a client-file row: a struct of column_name (null for the row as a
+        whole), reason, raw_value and detail (both SQL expressions); with a `condition`, null unless it
+        holds. -#}
+    {%- set issue -%}
+        {
+            'column_name': {{ "'" ~ column_name ~ "'" if column_name else 'null' }},
+            'reason': '{{ reason }}',
+            'raw_value': {{ raw_value }},
+            'detail': {{ detail }}
+        }
+    {%- endset -%}
+    {%- if condition is none -%}
+        {{ issue }}
+    {%- else -%}
+        case when {{ condition }} then {{ issue }} end
+    {%- endif -%}
+{%- endmacro %}

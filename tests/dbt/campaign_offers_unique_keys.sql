@@ -1,0 +1,9 @@
+-- One offer per (client, campaign, round): the message is written for exactly one.
+select
+    client_id,
+    campaign_id,
+    round,
+    count(*) as offers
+from {{ ref('campaign_offers') }}
+group by client_id, campaign_id, round
+having count(*) > 1
