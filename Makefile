@@ -10,7 +10,7 @@ export DBT_PROFILES_DIR := $(CURDIR)
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: install run test dbt-test lint pytest bench clean
+.PHONY: install run test test-fast dbt-test docs-check lint pytest bench clean
 
 install: $(VENV)/.installed
 
@@ -24,19 +24,30 @@ $(VENV)/.installed: pyproject.toml
 run: install
 	$(BIN)/python -m python_udfs.pipeline
 
-# Everything CI checks: lint, pytest, then the whole dbt build (every data test) on a fresh database.
-test: lint pytest dbt-test
+# Everything CI checks: lint and types, pytest, then the whole dbt build (every data test) on a fresh
+# database, then the documentation bar (every model, seed, source and column documented).
+test: lint pytest dbt-test docs-check
+
+# The edit-run loop: lint and the tests that need no dbt build, model or server.
+test-fast: lint
+	$(BIN)/pytest -q -m "not slow"
+
+TEST_DB := MARKETING_DUCKDB_PATH=target/test-db/marketing.duckdb MARKETING_CACHE_PATH=target/test-db/llm_cache.duckdb
 
 dbt-test: install
 	rm -rf target/test-db
-	MARKETING_DUCKDB_PATH=target/test-db/marketing.duckdb MARKETING_CACHE_PATH=target/test-db/llm_cache.duckdb \
-		$(BIN)/python -m python_udfs.pipeline
+	$(TEST_DB) $(BIN)/python -m python_udfs.pipeline
+
+docs-check: install
+	$(TEST_DB) $(DBT) docs generate --target-path target/docs-check --quiet
+	$(BIN)/python tools/check_dbt_docs.py target/docs-check
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	# Macros are Jinja definitions the dbt templater cannot render on their own: it lints what uses them.
 	$(BIN)/sqlfluff lint models tests/dbt
+	$(BIN)/mypy python_udfs
 
 pytest: install
 	$(BIN)/pytest -q
