@@ -267,3 +267,10 @@ def test_dbt_alone_on_a_file_duckdb_cannot_read_says_how_to_read_it(tmp_path):
     assert "clients_windows1252.csv: a Windows-1252 (or DOS) export" in result.stdout
     assert "python -m python_udfs.pipeline" in result.stdout
     assert not DUCKDB_ERRORS.search(result.stdout + result.stderr)
+
+
+def test_a_header_only_export_builds_zero_clients(tmp_path):
+    database, result = dbt_alone(tmp_path, ["clients_header_only.csv"], *csv_vars())
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert query(database, "select count(*) from clients") == [(0,)]
+    assert query(database, "select count(*) from rejected_client_rows") == [(0,)]
