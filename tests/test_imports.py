@@ -137,7 +137,7 @@ def test_main_prints_what_it_detected(capsys):
     assert "accounts_comma_latin1.csv: 2 rows; Latin-1, delimiter ','" in out
 
 
-@pytest.mark.parametrize("module", ["python_udfs.client_files", "python_udfs.imports"])
+@pytest.mark.parametrize("module", ["python_udfs.client_files"])
 def test_cli_exits_1_with_the_message_and_no_traceback(module):
     result = subprocess.run(
         [sys.executable, "-m", module, "--clients", str(EXPORTS / "broken_missing_column.csv")],

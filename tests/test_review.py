@@ -383,6 +383,22 @@ def test_markup_in_any_mart_name_is_escaped(review_run, tmp_path):
     _assert_names_are_text(page.read_text(encoding="utf-8"), injected)
 
 
+@pytest.mark.slow
+def test_a_run_with_no_clients_gives_a_page_of_zeros(review_run, tmp_path):
+    """A header-only export builds zero clients: the page says so instead of failing."""
+    copy = tmp_path / "marketing.duckdb"
+    shutil.copy(review_run["database"], copy)
+    with duckdb.connect(str(copy)) as connection:
+        for table in ("marketing_messages", "clients", "client_marketing_messages", "generation_runs"):
+            connection.execute(f"delete from {table}")
+    page = tmp_path / "empty.html"
+    from python_udfs.review import write_review
+
+    write_review(copy, output=page)
+    text = " ".join(_soup(page.read_text(encoding="utf-8")).get_text().split())
+    assert "0 client-campaign-rounds without a sendable message, for 0 clients" in text
+
+
 # -- structure, limits and the browser -------------------------------------------------------------
 
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from python_udfs.client_files import project_vars
 from python_udfs.crm.api import CrmSettings, mock_allowed
 from python_udfs.crm.push import push_tips
 from python_udfs.crm.source import extract
 from python_udfs.errors import MarketingError
-from python_udfs.imports import project_vars
 
 __all__ = ["extract_main", "main", "push_main"]
 

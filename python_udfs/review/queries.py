@@ -110,7 +110,8 @@ GAP_TOTALS_SQL = (
     _EXPECTED_ROWS
     + """
 select
-    count_if(joined.status is distinct from 'ok') as gaps,
+    -- count_if over no rows is null: a run with no clients has 0 gaps.
+    coalesce(count_if(joined.status is distinct from 'ok'), 0) as gaps,
     count(distinct joined.client_id) filter (where joined.status is distinct from 'ok') as clients_with_gaps
 from joined
 inner join clients on joined.client_id = clients.client_id
@@ -120,10 +121,10 @@ inner join clients on joined.client_id = clients.client_id
 CLIENT_TOTALS_SQL = """
 select
     count(*) as clients,
-    count_if(not exists (
+    coalesce(count_if(not exists (
         select 1 from marketing_messages as messages
         where messages.client_id = clients.client_id and messages.status = 'ok'
-    )) as clients_without_ok
+    )), 0) as clients_without_ok
 from clients
 """
 
