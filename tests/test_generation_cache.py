@@ -10,10 +10,10 @@ from datetime import datetime, timezone
 import duckdb
 import pyarrow as pa
 import pytest
-from generation_support import cache_connection
 
 from python_udfs.errors import GenerationError
 from python_udfs.generation import Completion, ResponseCache
+from tests.generation_support import cache_connection
 
 
 def _put(cache: ResponseCache, key: str, text: str = "João, que tal um livro?") -> None:

@@ -10,9 +10,9 @@ import time
 
 import duckdb
 import pytest
-from reliability_support import DBT, PROJECT, project_env, run_dbt
 
 from testkit.llm_server import LLMServer
+from tests.reliability_support import DBT, PROJECT, project_env, run_dbt
 
 # Built at run time: the committed file holds nothing shaped like a key.
 FAKE_KEY = "sk-" + "test-GENERATION-fake-key-0123456789abcdef"

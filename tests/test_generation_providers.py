@@ -10,7 +10,6 @@ import time
 import urllib.request
 
 import pytest
-from generation_support import cache_connection, campaigns, demo_clients
 
 from python_udfs.errors import GenerationError, ProviderUnavailable, RateLimited
 from python_udfs.generation import (
@@ -23,6 +22,7 @@ from python_udfs.generation import (
 from python_udfs.generation.providers.ollama import OllamaProvider
 from python_udfs.generation.providers.openai import OpenAIProvider
 from testkit.llm_server import LLMServer
+from tests.generation_support import cache_connection, campaigns, demo_clients
 
 
 def _request(style: str = "chat") -> CompletionRequest:

@@ -7,13 +7,13 @@ import threading
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from generation_support import DEMO, cache_connection, campaigns, demo_clients, fake_server_settings
 
 from python_udfs.errors import GenerationError, TooManyFailures
 from python_udfs.generation import Completion, Settings, generate_missing
 from python_udfs.generation.keys import RequestKeys
 from python_udfs.generation.planning import RunPlan
 from testkit.llm_server import LLMServer, portuguese_message
+from tests.generation_support import DEMO, cache_connection, campaigns, demo_clients, fake_server_settings
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ import re
 
 import pytest
 import yaml
-from reliability_support import PROJECT, project_env, run_dbt
 
 from python_udfs.generation import Settings
 from python_udfs.generation.settings import ENVIRONMENT_VARIABLES
+from tests.reliability_support import PROJECT, project_env, run_dbt
 
 # Each setting: `{{ var('generation_<name>', env_var('<ENVIRONMENT VARIABLE>', <default>)) }}`.
 _EXPRESSION = re.compile(r"^\{\{ var\('generation_(\w+)', env_var\('(\w+)', (.+)\)\) \}\}$")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from generation_support import cache_connection, campaigns
 
 from python_udfs.generation import register_generate_text
 from testkit.llm_server import LLMServer
+from tests.generation_support import cache_connection, campaigns
 
 
 @pytest.fixture

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from generation_support import DEMO
 
 from python_udfs.generation import MessageContext, clean_message, render_prompt, validate_message
 from python_udfs.generation.prompts import safe_name
 from python_udfs.generation.validation import DuplicateGuard
+from tests.generation_support import DEMO
 
 INSTRUCTIONS = "Você é um marketplace amigável e criativo."
 

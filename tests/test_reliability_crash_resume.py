@@ -1,4 +1,4 @@
-"""Issue 6, item 2: a build killed (SIGKILL) or interrupted (Ctrl-C) mid-generation resumes cleanly.
+"""A build killed (SIGKILL) or interrupted (Ctrl-C) mid-generation resumes cleanly.
 
 A slow loopback server keeps generation going long enough to stop it half-way. The re-run must ask
 the server only for the rows whose answer never reached the cache, keep every answer that did, and

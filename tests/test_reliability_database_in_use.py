@@ -1,4 +1,4 @@
-"""Issue 6, item 6: a DuckDB file held by another process stops the run at once, clearly, harmlessly."""
+"""A DuckDB file held by another process stops the run at once, clearly, harmlessly."""
 
 from __future__ import annotations
 

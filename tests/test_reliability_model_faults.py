@@ -1,4 +1,4 @@
-"""Issue 6, item 1: a model server that fails a share of requests in every way it can.
+"""A model server that fails a share of requests in every way it can.
 
 Most of the volume goes through the runner API (`generate_missing`, what the dbt model calls), which
 is much faster than dbt; one sequence of real `dbt build`s proves the same through dbt.

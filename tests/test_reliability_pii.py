@@ -1,4 +1,4 @@
-"""Issue 6, item 4: what the model server and the CRM receive, and what the database and exports hold.
+"""What the model server and the CRM receive, and what the database and exports hold.
 
 One whole pipeline run (`python -m python_udfs.pipeline --push`) against the loopback model server
 and the fake CRM, on clients whose surnames, ids, balances and CPFs are distinctive enough that any

@@ -1,4 +1,4 @@
-"""Issue 6, item 5: secrets never land in a file, and a committed key-like string fails the suite."""
+"""Secrets never land in a file, and a committed key-like string fails the suite."""
 
 from __future__ import annotations
 
