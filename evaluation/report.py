@@ -33,8 +33,8 @@ def _show(value, key: str = "") -> str:
 
 _COMPARED = (
     ("messages", "messages", "messages"),
-    ("first-try pass (current rules)", "first_try_ok_share_current_rules", "first_try_ok_share"),
-    ("kept (v1 rules / final ok)", "first_try_ok_share_v1_rules", "final_ok_share"),
+    ("first-try pass (current rules)", "current_rules_first_try_ok_share", "first_try_ok_share"),
+    ("kept (v1 rules / final ok)", "v1_rules_kept_share", "final_ok_share"),
     ("independent compliance violations in kept", "compliance_violations", "compliance_violations"),
     ("fragments in kept", "fragments", "fragments"),
     ("offer grounding", "grounded_share", "grounded_share"),

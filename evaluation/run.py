@@ -173,8 +173,8 @@ def run_baseline(rows: list[EvalRow]) -> dict:
     total = max(len(rows), 1)
     return {
         "messages": len(rows),
-        "first_try_ok_share_v1_rules": len(kept_before) / total,
-        "first_try_ok_share_current_rules": kept_now / total,
+        "v1_rules_kept_share": len(kept_before) / total,
+        "current_rules_first_try_ok_share": kept_now / total,
         "rejection_reasons_current_rules": dict(reasons.most_common()),
         "seconds_per_message": seconds / total,
         **judge(kept_before),

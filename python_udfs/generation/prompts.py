@@ -42,7 +42,7 @@ __all__ = [
 
 # Bump whenever the wording below, or the local provider's sampling, changes: it is part of every
 # cache key and recorded per row.
-PROMPT_VERSION = "v2"
+PROMPT_VERSION = "v3"
 
 MAX_NAME_CHARACTERS = 40
 # Longer than any catalogue offer (the seed's tests hold them to 120): never cut one mid-word.
@@ -68,19 +68,17 @@ FEW_SHOT_EXAMPLES: dict[str, tuple[str, tuple[str, ...]]] = {
         "Uma mensagem por linha, começando pelo nome do cliente e sugerindo o presente indicado:",
         (
             "Beatriz, que tal um kit de cervejas artesanais para brindar com os amigos na ceia de Natal?",
-            "Rafael, que tal um difusor de aromas para deixar a casa perfumada neste Natal?",
+            "Rafael, que tal um difusor de aromas para perfumar a casa na noite de Natal?",
             "Helena, que tal uma bolsa de couro para completar o visual das festas de fim de ano?",
         ),
     ),
     "investment_tips": (
         "Uma dica por linha, começando pelo nome do cliente e apresentando o produto indicado:",
         (
-            "Beatriz, conheça a conta remunerada, para guardar dinheiro sem abrir mão da liquidez, "
-            "e comece com pouco pelo app!",
-            "Rafael, conheça o consórcio imobiliário, para planejar a compra da casa própria com "
-            "parcelas que cabem no bolso.",
-            "Helena, conheça o fundo de ações, para quem pensa no longo prazo: converse com a nossa "
-            "equipe antes de decidir.",
+            "Beatriz, conheça a conta remunerada, para guardar dinheiro sem abrir mão da liquidez.",
+            "Rafael, conheça o consórcio imobiliário, para planejar a compra da casa própria. "
+            "Fale com o seu gerente!",
+            "Helena, conheça o fundo de ações, para quem pensa no longo prazo.",
         ),
     ),
 }

@@ -2,6 +2,23 @@
 -- segment the catalogue forgot would otherwise get messages with no product to offer.
 with
 
+catalogued as (
+
+    select distinct offers.campaign_id
+    from {{ ref('stg_marketing__offers') }} as offers
+    inner join {{ ref('stg_marketing__campaigns') }} as campaigns
+        on offers.campaign_id = campaigns.campaign_id
+    where offers.is_active and campaigns.is_active and campaigns.kind = 'generated'
+
+),
+
+rounds as (
+
+    select cast(range as integer) as round
+    from range(1, cast('{{ generation_setting("rounds") }}' as integer) + 1)
+
+),
+
 expected as (
 
     select
@@ -9,19 +26,15 @@ expected as (
         catalogued.campaign_id,
         rounds.round
     from {{ ref('clients') }} as clients
-    cross join (
-        select distinct offers.campaign_id
-        from {{ ref('stg_marketing__offers') }} as offers
-        inner join {{ ref('stg_marketing__campaigns') }} as campaigns using (campaign_id)
-        where offers.is_active and campaigns.is_active and campaigns.kind = 'generated'
-    ) as catalogued
-    cross join (
-        select cast(range as integer) as round
-        from range(1, cast('{{ generation_setting("rounds") }}' as integer) + 1)
-    ) as rounds
+    cross join catalogued
+    cross join rounds
 
 )
 
 select expected.*
 from expected
-anti join {{ ref('campaign_offers') }} as offers using (client_id, campaign_id, round)
+anti join {{ ref('campaign_offers') }} as assigned
+    on
+        expected.client_id = assigned.client_id
+        and expected.campaign_id = assigned.campaign_id
+        and expected.round = assigned.round

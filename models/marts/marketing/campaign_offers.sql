@@ -62,7 +62,10 @@ numbered as (
 
 catalogue_sizes as (
 
-    select distinct campaign_id, segment, offer_count
+    select distinct
+        campaign_id,
+        segment,
+        offer_count
     from numbered
 
 ),
