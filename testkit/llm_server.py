@@ -11,6 +11,12 @@ PII checks) and fail a share of requests in chosen ways (`FAULTS`).
         ... OPENAI_BASE_URL=server.openai_url, OLLAMA_HOST=server.url ...
         assert server.requests == 6
 
+`ServerProcess` runs the same server in a process of its own (what the benchmarks measure against:
+a server in the client's process competes with it for the GIL), its counters read over HTTP:
+
+    with ServerProcess(latency_ms=50, concurrency=16) as server:
+        ... server.requests, server.prompt_tokens ...
+
     python -m testkit.llm_server --latency-ms 50 --concurrency 16 --port 8765
 """
 
@@ -20,11 +26,14 @@ import argparse
 import json
 import random
 import re
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-__all__ = ["FAULTS", "LLMServer"]
+__all__ = ["FAULTS", "LLMServer", "ServerProcess"]
 
 FAULTS = (
     "429",  # Too Many Requests without Retry-After
@@ -190,7 +199,7 @@ class LLMServer:
         self._slots = threading.BoundedSemaphore(concurrency)
         self._lock = threading.Lock()
         self._random = random.Random(seed)
-        self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._httpd = _Server((host, port), _handler_for(self))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -225,6 +234,11 @@ class LLMServer:
     def __exit__(self, *exc) -> None:
         self.stop()
 
+    def stats(self) -> dict[str, int]:
+        """The counters, as `GET /stats` serves them."""
+        with self._lock:
+            return {"requests": self.requests, "answered": self.answered, "prompt_tokens": self.prompt_tokens}
+
     # -- serving -----------------------------------------------------------------------------------
     def _admit(self, body: str, prompt: str) -> tuple[str | None, int]:
         """Count the request and decide its fault; returns (fault or None, answer number)."""
@@ -250,6 +264,63 @@ class LLMServer:
         return portuguese_message(name, n)
 
 
+class _Server(ThreadingHTTPServer):
+    # The default backlog (5) drops connection attempts when a client opens its 16 connections at
+    # once, and a dropped SYN is retried only after a second: that second would be the server's.
+    request_queue_size = 128
+
+
+class ServerProcess:
+    """An `LLMServer` in a child process (`python -m testkit.llm_server`); counters over HTTP."""
+
+    def __init__(self, latency_ms: float = 0.0, concurrency: int = 16) -> None:
+        self.latency_ms, self.concurrency = latency_ms, concurrency
+        self._process: subprocess.Popen | None = None
+        self.url = ""
+
+    @property
+    def openai_url(self) -> str:
+        return f"{self.url}/v1"
+
+    @property
+    def requests(self) -> int:
+        return self.stats()["requests"]
+
+    @property
+    def prompt_tokens(self) -> int:
+        return self.stats()["prompt_tokens"]
+
+    def stats(self) -> dict[str, int]:
+        with urllib.request.urlopen(f"{self.url}/stats", timeout=10) as response:
+            return json.loads(response.read())
+
+    def start(self) -> ServerProcess:
+        command = [sys.executable, "-m", "testkit.llm_server", "--port", "0"]
+        command += ["--latency-ms", str(self.latency_ms), "--concurrency", str(self.concurrency)]
+        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        banner = self._process.stdout.readline() if self._process.stdout else ""
+        match = re.search(r"serving on (http://\S+)", banner)
+        if not match:
+            self.stop()
+            raise RuntimeError(f"the LLM server process did not start: {banner!r}")
+        self.url = match.group(1)
+        return self
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(timeout=10)
+            if self._process.stdout:
+                self._process.stdout.close()
+            self._process = None
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
 def _handler_for(server: LLMServer):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -261,7 +332,9 @@ def _handler_for(server: LLMServer):
             pass
 
         def do_GET(self) -> None:
-            if self.path.rstrip("/") in ("/v1/models", "/api/tags"):
+            if self.path == "/stats":
+                self._json(200, server.stats())
+            elif self.path.rstrip("/") in ("/v1/models", "/api/tags"):
                 self._json(200, {"object": "list", "data": [{"id": "fake", "object": "model"}], "models": []})
             else:
                 self._json(404, {"error": "not found"})

@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -219,6 +220,17 @@ def raw_cpfs_in_database(path: Path, exclude_tables: Iterable[str] = SEED_TABLES
 
 # A line may opt out on purpose, visibly in review (the detect-secrets convention).
 ALLOWLIST_MARKER = "pragma: allowlist secret"
+
+
+# The shared pipeline run's clients (conftest.py): the first CRM_CLIENTS are CRM users too, whose
+# tips are pushed back.
+PIPELINE_CLIENTS = 8
+CRM_CLIENTS = 4
+
+
+def fake_key(prefix: str = "sk-") -> str:
+    """A key-shaped value built at run time, so no committed file holds one."""
+    return prefix + "reliabilitycanary" + uuid.uuid4().hex
 
 
 def key_like_strings(text: str) -> list[str]:

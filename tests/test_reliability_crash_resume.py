@@ -30,6 +30,9 @@ from tests.reliability_support import (
     write_clients,
 )
 
+# Whole dbt builds, subprocesses or loopback servers: outside the fast lane.
+pytestmark = pytest.mark.slow
+
 CLIENTS = 20
 STOP_AFTER_ANSWERS = 12
 SIGINT_BOUND_SECONDS = 20

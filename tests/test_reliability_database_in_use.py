@@ -13,6 +13,9 @@ import pytest
 
 from tests.reliability_support import DUCKDB_CLI, project_env, run_pipeline
 
+# A DuckDB CLI session and the pipeline, each a subprocess: seconds a test, outside the fast lane.
+pytestmark = pytest.mark.slow
+
 
 class CliSession:
     """A real `duckdb` CLI process with the file open, kept alive through its stdin pipe."""

@@ -28,6 +28,9 @@ from tests.reliability_support import (
     write_clients,
 )
 
+# Whole dbt builds, subprocesses or loopback servers: outside the fast lane.
+pytestmark = pytest.mark.slow
+
 CLIENT_COUNT = 500
 FAULT_SHARE = 0.2
 MAX_RETRIES = 1  # HTTP retries per call (the SDK's), on top of the first try

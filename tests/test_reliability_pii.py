@@ -1,8 +1,9 @@
 """What the model server and the CRM receive, and what the database and exports hold.
 
-One whole pipeline run (`python -m python_udfs.pipeline --push`) against the loopback model server
-and the fake CRM, on clients whose surnames, ids, balances and CPFs are distinctive enough that any
-leak is found by a plain search.
+One whole pipeline run (`python -m python_udfs.pipeline --push`, shared with the secrets tests:
+`shared_pipeline_run` in conftest.py) against the loopback model server and the fake CRM, on
+clients whose surnames, ids, balances and CPFs are distinctive enough that any leak is found by a
+plain search.
 """
 
 from __future__ import annotations
@@ -12,63 +13,21 @@ import json
 import duckdb
 import pytest
 
-from testkit.crm_server import CrmServer, dev_week_user
-from testkit.llm_server import LLMServer
 from tests.reliability_support import (
     CPF_PATTERN,
-    csv_env,
-    llm_env,
+    CRM_CLIENTS,
     pii_findings,
     raw_cpfs_in_database,
-    run_pipeline,
-    write_clients,
 )
+from tests.reliability_support import PIPELINE_CLIENTS as CLIENTS
 
-CLIENTS = 8
-CRM_CLIENTS = 4  # the first four are CRM users too: their tips are pushed back
+pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def pipeline_run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("pii")
-    (tmp / "exports").mkdir()
-    clients_csv, accounts_csv, clients = write_clients(tmp / "imports", CLIENTS)
-    # Two more rows whose tests fail with --store-failures: an empty name and a wrong check digit.
-    extra = clients[0]["cpf"][:10] + str((int(clients[0]["cpf"][10]) + 1) % 10)
-    with clients_csv.open("a", encoding="utf-8") as file:
-        file.write(f"7300901;;{clients[1]['cpf'][::-1]}\n7300902;Rui Zubrowska;{extra}\n")
-    clients += [
-        {"id": 7300901, "cpf": clients[1]["cpf"][::-1], "surname": None},
-        {"id": 7300902, "cpf": extra, "surname": "Zubrowska"},
-    ]
-    ids_csv = tmp / "user_ids.csv"
-    ids_csv.write_text("UserID\n" + "".join(f"{c['id']}\n" for c in clients[:CRM_CLIENTS]), encoding="utf-8")
-    crm_users = [
-        dev_week_user(c["id"], f"{c['first_name']} {c['surname']}", balance=float(c["balance"]))
-        for c in clients[:CRM_CLIENTS]
-    ]
-    with LLMServer() as llm, CrmServer(crm_users, token="crm-test-token") as crm:
-        env = llm_env(
-            tmp,
-            llm.openai_url,
-            CRM_API_URL=crm.url,
-            CRM_API_TOKEN="crm-test-token",
-            CRM_USER_IDS_CSV=str(ids_csv),
-            CRM_BACKOFF_SECONDS="0.01",
-            **csv_env(clients_csv, accounts_csv),
-        )
-        result = run_pipeline(["--push", "--", "--vars", "{client_source: csv}", "--store-failures"], env)
-        llm_bodies = list(llm.bodies)
-        crm_requests = list(crm.requests)
-        crm_users_after = {user_id: user for user_id, user in crm.users.items()}
-    return {
-        "tmp": tmp,
-        "result": result,
-        "clients": clients,
-        "llm_bodies": llm_bodies,
-        "crm_requests": crm_requests,
-        "crm_users_after": crm_users_after,
-    }
+@pytest.fixture
+def pipeline_run(shared_pipeline_run):
+    """The session's one pipeline run (conftest.py): these tests only read what it left."""
+    return shared_pipeline_run
 
 
 def test_the_pipeline_ran_and_pushed(pipeline_run):

@@ -10,14 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from testkit.llm_server import LLMServer
 from tests.reliability_support import (
     PROJECT,
+    fake_key,
     files_holding,
     key_like_strings,
-    llm_env,
-    run_dbt,
-    run_pipeline,
 )
 
 SECRET_WORDS = re.compile(r"pass(word)?|secret|token|api_?key|credential", re.I)
@@ -47,11 +44,6 @@ def key_like_strings_in(paths: list[Path]) -> dict[str, list[str]]:
 
 
 # -- the scanner ---------------------------------------------------------------------------------
-
-
-def fake_key(prefix: str = "sk-") -> str:
-    """A key-shaped value built at run time, so no committed file holds one."""
-    return prefix + "reliabilitycanary" + uuid.uuid4().hex
 
 
 @pytest.mark.parametrize(
@@ -137,28 +129,13 @@ def test_secret_and_data_files_are_ignored_by_git(path):
 # -- a whole run with a recognisable key -------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def keyed_run(tmp_path_factory):
-    """The pipeline and the tests run with a recognisable fake key, on a fresh directory."""
-    tmp = tmp_path_factory.mktemp("secrets")
-    key = fake_key()
-    with LLMServer() as server:
-        env = llm_env(tmp, server.openai_url, OPENAI_API_KEY=key)
-        pipeline = run_pipeline([], env)
-        # "and the tests": the stored failures land in the database too.
-        tests = run_dbt(["test", "--store-failures"], env)
-        answered = server.answered
-    return tmp, key, pipeline, tests, answered
-
-
-def test_the_api_key_appears_in_no_output_log_target_database_cache_or_export(keyed_run):
-    tmp, key, pipeline, tests, answered = keyed_run
-    assert answered > 0, pipeline.stdout[-3000:] + pipeline.stderr[-3000:]
-    outputs = {
-        "pipeline stdout": pipeline.stdout,
-        "pipeline stderr": pipeline.stderr,
-        "dbt test output": tests.stdout + tests.stderr,
-    }
+@pytest.mark.slow
+def test_the_api_key_appears_in_no_output_log_target_database_cache_or_export(shared_pipeline_run):
+    run = shared_pipeline_run
+    tmp, key, pipeline = run["tmp"], run["key"], run["result"]
+    assert run["answered"] > 0, pipeline.stdout[-3000:] + pipeline.stderr[-3000:]
+    # The build ran every data test with --store-failures: their output is the pipeline's.
+    outputs = {"pipeline stdout": pipeline.stdout, "pipeline stderr": pipeline.stderr}
     assert [name for name, text in outputs.items() if key in text] == []
     assert (tmp / "marketing.duckdb").exists() and (tmp / "llm_cache.duckdb").exists()
     assert (tmp / "target").is_dir() and (tmp / "logs").is_dir()
@@ -169,8 +146,9 @@ def test_the_api_key_appears_in_no_output_log_target_database_cache_or_export(ke
     assert files_holding(key[3:30], roots) == []
 
 
-def test_a_first_run_on_a_fresh_machine_succeeds_and_writes_the_exports(keyed_run):
+@pytest.mark.slow
+def test_a_first_run_on_a_fresh_machine_succeeds_and_writes_the_exports(shared_pipeline_run):
     """Nothing is created by hand first: `data/exports` does not exist on a fresh clone either."""
-    tmp, _, pipeline, _, _ = keyed_run
+    tmp, pipeline = shared_pipeline_run["tmp"], shared_pipeline_run["result"]
     assert pipeline.returncode == 0, pipeline.stdout[-3000:] + pipeline.stderr[-3000:]
     assert (tmp / "exports" / "crm_export.json").exists()

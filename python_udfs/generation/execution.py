@@ -53,8 +53,23 @@ def concurrency(settings: Settings, provider: Provider) -> int:
 
 
 def build_engine(settings: Settings, provider: Provider) -> Engine:
-    """The engine the settings ask for. One today: threads, each making blocking calls."""
+    """The engine the settings ask for: threads making blocking calls, asyncio tasks on one event
+    loop (`auto` picks it for any provider with an async twin: the HTTP ones), or a Ray actor pool."""
+    if settings.engine == "ray":
+        # Imported on demand: Ray is an optional extra, slow to import.
+        from python_udfs.generation.engines.ray_engine import RayEngine
+
+        return RayEngine(settings, provider)
+    from python_udfs.generation.engines.async_http import AsyncEngine, supports_async
+
     limiter = RateLimiter(settings.requests_per_minute) if settings.requests_per_minute else None
+    if settings.engine == "async" and not supports_async(provider):
+        raise GenerationError(
+            f"engine 'async' needs an HTTP provider (openai or ollama), not {provider.name!r}",
+            reason="engine",
+        )
+    if settings.engine in ("async", "auto") and supports_async(provider):
+        return AsyncEngine(provider, concurrency(settings, provider), limiter)  # type: ignore[arg-type]
     return ThreadEngine(provider, concurrency(settings, provider), limiter)
 
 

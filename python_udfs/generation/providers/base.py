@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import threading
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["Completion", "CompletionRequest", "Prompt", "Provider", "RequestCounter"]
+__all__ = ["AsyncRequestCounter", "Completion", "CompletionRequest", "Prompt", "Provider", "RequestCounter"]
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,43 @@ class RequestCounter:
                 self._local.count = self.count + 1
             if earlier is not None:
                 earlier(event, info)
+
+        request.extensions["trace"] = trace
+
+
+class AsyncRequestCounter:
+    """`RequestCounter` for an async HTTP client: counts per asyncio task instead of per thread.
+
+    Each task runs in its own copy of the context, so `reset()` at the start of a call gives that
+    call a fresh tally which the client's (async) hook and trace callbacks, running in the same
+    task, add to.
+    """
+
+    def __init__(self) -> None:
+        self._tally: contextvars.ContextVar[list[int]] = contextvars.ContextVar("http_requests")
+
+    def reset(self) -> None:
+        self._tally.set([0])
+
+    @property
+    def count(self) -> int:
+        return self._tally.get([0])[0]
+
+    def sent(self) -> None:
+        """Count one request, for a client without hooks (the caller knows it sent one)."""
+        tally = self._tally.get(None)
+        if tally is not None:
+            tally[0] += 1
+
+    async def __call__(self, request) -> None:
+        earlier = request.extensions.get("trace")
+        tally = self._tally.get(None)
+
+        async def trace(event: str, info: dict) -> None:
+            if event.endswith("send_request_body.complete") and tally is not None:
+                tally[0] += 1
+            if earlier is not None:
+                await earlier(event, info)
 
         request.extensions["trace"] = trace
 

@@ -1,14 +1,35 @@
-"""OpenAI's chat completions, or any OpenAI-compatible server (vLLM, llama.cpp's server, Ollama's /v1)."""
+"""OpenAI's chat completions, or any OpenAI-compatible server (vLLM, llama.cpp's server, Ollama's /v1).
+
+`complete` is the blocking call (the thread engine's), through the SDK. `acomplete` is its async
+twin (the async engine's: one event loop, keep-alive connections, no thread per call), on aiohttp
+directly: the SDK's async client spends about 1.8 ms of Python per call (request and response
+models, httpx), a third of a 320-calls-a-second budget that the GIL serialises; a plain JSON POST
+costs about 0.3 ms. It sends the same JSON body, maps the same statuses to the same errors and
+retries as the SDK does (tenacity: exponential backoff with jitter, Retry-After honoured).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import json
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import aiohttp
 import openai
+from tenacity import AsyncRetrying, retry_if_exception
 
 from python_udfs.errors import GenerationError, ProviderUnavailable, RateLimited
-from python_udfs.generation.providers.base import Completion, CompletionRequest, RequestCounter
+from python_udfs.generation.providers.base import (
+    AsyncRequestCounter,
+    Completion,
+    CompletionRequest,
+    RequestCounter,
+)
+from python_udfs.generation.providers.retrying import retry_policy
 
 __all__ = ["OpenAIProvider"]
 
@@ -20,7 +41,8 @@ class OpenAIProvider:
 
     def __init__(self, model: str, base_url: str | None, timeout: float, max_retries: int) -> None:
         self.model = model
-        # The key comes from the environment only, and lives only inside the SDK client.
+        # The key comes from the environment only, and lives only in the SDK client and the header
+        # the async session sends (never in a log line or an error message).
         api_key = os.environ.get("OPENAI_API_KEY")
         if not api_key:
             if base_url is None:
@@ -35,6 +57,7 @@ class OpenAIProvider:
         # happen inside the SDK, so the HTTP client counts every request it sends: the run ledger
         # records the retries (`http_retries`) beside the calls.
         self.request_counter = RequestCounter()
+        self.async_request_counter = AsyncRequestCounter()
         self._client = openai.OpenAI(
             api_key=api_key,
             base_url=base_url,
@@ -44,54 +67,156 @@ class OpenAIProvider:
                 timeout=timeout, event_hooks={"request": [self.request_counter]}
             ),
         )
+        self._async_headers = {"Authorization": f"Bearer {api_key}"}
+        self._timeout = timeout
+        self._completions_url = f"{(base_url or 'https://api.openai.com/v1').rstrip('/')}/chat/completions"
+        self._async_retry = retry_policy(max_retries) | {"retry": retry_if_exception(_worth_retrying)}
+        # Made on first use, inside the event loop that will use its connections.
+        self._session: aiohttp.ClientSession | None = None
 
     def complete(self, request: CompletionRequest) -> Completion:
-        prompt = request.prompt
         started = time.perf_counter()
-        try:
-            response = self._client.chat.completions.create(
-                model=self.model,
-                messages=[
-                    {"role": "system", "content": prompt.system},
-                    {"role": "user", "content": prompt.user},
-                ],
-                temperature=request.temperature,
-                max_tokens=request.max_tokens,
-                seed=request.seed,
+        with _translated_errors():
+            response = self._client.chat.completions.create(**self._arguments(request))
+        return _completion(response, started)
+
+    async def acomplete(self, request: CompletionRequest) -> Completion:
+        """`complete` without blocking: for many calls in flight on one event loop."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                headers=self._async_headers,
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
+                # UTF-8 as it is, as the SDK sends it (not \u escapes: shorter, and readable in logs).
+                json_serialize=functools.partial(json.dumps, ensure_ascii=False),
             )
-        except openai.RateLimitError as error:
-            retry_after = error.response.headers.get("retry-after")
-            raise RateLimited(
-                "the server kept answering 429 Too Many Requests",
-                retry_after=float(retry_after)
-                if retry_after and retry_after.replace(".", "").isdigit()
-                else None,
-            ) from None
-        except openai.APITimeoutError:
-            raise ProviderUnavailable("the server did not answer in time", reason="timeout") from None
-        except openai.APIConnectionError as error:
+        async for attempt in AsyncRetrying(**self._async_retry):
+            with attempt:
+                return await self._post(self._session, request)
+        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    async def aclose(self) -> None:
+        """Close the async connections (from the event loop that used them)."""
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    async def _post(self, session: aiohttp.ClientSession, request: CompletionRequest) -> Completion:
+        """One HTTP request, its failure as the project's error (what `_translated_errors` gives)."""
+        started, counter, answered = time.perf_counter(), self.async_request_counter, False
+        try:
+            async with session.post(self._completions_url, json=self._arguments(request)) as response:
+                counter.sent()
+                answered = True
+                if response.status != 200:
+                    raise _status_error(response.status, response.headers.get("retry-after"))
+                payload = await response.json(content_type=None)
+        except aiohttp.ClientConnectorError as error:  # no connection: the server was sent nothing
             raise ProviderUnavailable(f"cannot reach the server: {error}", reason="connection") from None
-        except openai.InternalServerError as error:
+        except (asyncio.TimeoutError, aiohttp.ClientError) as error:
+            if not answered:
+                counter.sent()  # sent, then no answer (a hang, a dropped connection)
+            if isinstance(error, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+                raise ProviderUnavailable("the server did not answer in time", reason="timeout") from None
             raise ProviderUnavailable(
-                f"the server failed ({error.status_code})", reason="server_error"
+                f"cannot reach the server: {type(error).__name__}", reason="connection"
             ) from None
-        except openai.AuthenticationError:
-            # Never echo the server's text: some servers repeat the key they were sent.
-            raise ProviderUnavailable("the server rejected the API key", reason="authentication") from None
-        except openai.APIStatusError as error:
-            raise GenerationError(
-                f"the server refused the request ({error.status_code})", reason="http_error"
-            ) from None
-        except (openai.APIResponseValidationError, ValueError) as error:
+        except ValueError as error:  # a body that is not JSON
             raise GenerationError(
                 f"unreadable answer: {type(error).__name__}", reason="bad_response"
             ) from None
-        if not response.choices:
-            raise GenerationError("the answer had no choices", reason="bad_response")
-        usage = response.usage
-        return Completion(
-            text=response.choices[0].message.content or "",
-            prompt_tokens=usage.prompt_tokens if usage else 0,
-            completion_tokens=usage.completion_tokens if usage else 0,
-            latency_ms=(time.perf_counter() - started) * 1000,
+        return _completion_from_json(payload, started)
+
+    def _arguments(self, request: CompletionRequest) -> dict:
+        prompt = request.prompt
+        return {
+            "model": self.model,
+            "messages": [
+                {"role": "system", "content": prompt.system},
+                {"role": "user", "content": prompt.user},
+            ],
+            "temperature": request.temperature,
+            "max_tokens": request.max_tokens,
+            "seed": request.seed,
+        }
+
+
+def _completion(response, started: float) -> Completion:
+    if not response.choices:
+        raise GenerationError("the answer had no choices", reason="bad_response")
+    usage = response.usage
+    return Completion(
+        text=response.choices[0].message.content or "",
+        prompt_tokens=usage.prompt_tokens if usage else 0,
+        completion_tokens=usage.completion_tokens if usage else 0,
+        latency_ms=(time.perf_counter() - started) * 1000,
+    )
+
+
+def _completion_from_json(payload, started: float) -> Completion:
+    try:
+        choices = payload["choices"]
+        usage = payload.get("usage") or {}
+        text = choices[0]["message"]["content"] if choices else None
+        prompt_tokens, completion_tokens = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
+    except (KeyError, IndexError, TypeError, AttributeError) as error:
+        raise GenerationError(f"unreadable answer: {type(error).__name__}", reason="bad_response") from None
+    if not choices:
+        raise GenerationError("the answer had no choices", reason="bad_response")
+    return Completion(
+        text=text or "",
+        prompt_tokens=prompt_tokens or 0,
+        completion_tokens=completion_tokens or 0,
+        latency_ms=(time.perf_counter() - started) * 1000,
+    )
+
+
+def _status_error(status: int, retry_after: str | None) -> GenerationError:
+    """A non-200 answer as the error the SDK's client would have led to."""
+    if status == 429:
+        return RateLimited(
+            "the server kept answering 429 Too Many Requests",
+            retry_after=_seconds(retry_after),
         )
+    if status == 401:
+        # Never echo the server's text: some servers repeat the key they were sent.
+        return ProviderUnavailable("the server rejected the API key", reason="authentication")
+    if status >= 500 or status in (408, 409):  # the statuses the SDK retries
+        return ProviderUnavailable(f"the server failed ({status})", reason="server_error")
+    return GenerationError(f"the server refused the request ({status})", reason="http_error")
+
+
+def _seconds(retry_after: str | None) -> float | None:
+    """A Retry-After header in seconds (None: absent, or an HTTP date, which is left to backoff)."""
+    return float(retry_after) if retry_after and retry_after.replace(".", "").isdigit() else None
+
+
+def _worth_retrying(error: BaseException) -> bool:
+    """What the SDK retries: rate limits, server failures, timeouts, lost connections; not a bad key."""
+    return isinstance(error, (RateLimited, ProviderUnavailable)) and error.reason != "authentication"
+
+
+@contextmanager
+def _translated_errors() -> Iterator[None]:
+    """The SDK's exceptions as the project's errors."""
+    try:
+        yield
+    except openai.RateLimitError as error:
+        raise RateLimited(
+            "the server kept answering 429 Too Many Requests",
+            retry_after=_seconds(error.response.headers.get("retry-after")),
+        ) from None
+    except openai.APITimeoutError:
+        raise ProviderUnavailable("the server did not answer in time", reason="timeout") from None
+    except openai.APIConnectionError as error:
+        raise ProviderUnavailable(f"cannot reach the server: {error}", reason="connection") from None
+    except openai.InternalServerError as error:
+        raise ProviderUnavailable(f"the server failed ({error.status_code})", reason="server_error") from None
+    except openai.AuthenticationError:
+        # Never echo the server's text: some servers repeat the key they were sent.
+        raise ProviderUnavailable("the server rejected the API key", reason="authentication") from None
+    except openai.APIStatusError as error:
+        raise GenerationError(
+            f"the server refused the request ({error.status_code})", reason="http_error"
+        ) from None
+    except (openai.APIResponseValidationError, ValueError) as error:
+        raise GenerationError(f"unreadable answer: {type(error).__name__}", reason="bad_response") from None

@@ -1,0 +1,77 @@
+"""Fixtures shared by several test files: a loopback model server, and one whole pipeline run that
+the tests which only read its results share (one build for the session instead of one per file)."""
+
+from __future__ import annotations
+
+import pytest
+
+from testkit.crm_server import CrmServer, dev_week_user
+from testkit.llm_server import LLMServer
+from tests.reliability_support import (
+    CRM_CLIENTS,
+    PIPELINE_CLIENTS,
+    csv_env,
+    fake_key,
+    llm_env,
+    run_pipeline,
+    write_clients,
+)
+
+
+@pytest.fixture
+def llm_server():
+    """The loopback model server (no latency, no faults), for one test."""
+    with LLMServer() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def shared_pipeline_run(tmp_path_factory) -> dict:
+    """`python -m python_udfs.pipeline --push` once, as a user runs it on a fresh directory.
+
+    CSV clients with distinctive surnames, ids, balances and CPFs (so a leak is found by a plain
+    search), two more rows whose tests fail under `--store-failures` (an empty name, a wrong check
+    digit), the loopback model server with a recognisable API key, and the fake CRM. Tests must only
+    read what it left (`tmp`: database, cache, exports, target, logs).
+    """
+    tmp = tmp_path_factory.mktemp("pipeline")
+    # Recognisable, made now: the secrets tests look for it in every file the run left.
+    key = fake_key()
+    clients_csv, accounts_csv, clients = write_clients(tmp / "imports", PIPELINE_CLIENTS)
+    extra = clients[0]["cpf"][:10] + str((int(clients[0]["cpf"][10]) + 1) % 10)
+    with clients_csv.open("a", encoding="utf-8") as file:
+        file.write(f"7300901;;{clients[1]['cpf'][::-1]}\n7300902;Rui Zubrowska;{extra}\n")
+    clients += [
+        {"id": 7300901, "cpf": clients[1]["cpf"][::-1], "surname": None},
+        {"id": 7300902, "cpf": extra, "surname": "Zubrowska"},
+    ]
+    ids_csv = tmp / "user_ids.csv"
+    ids_csv.write_text("UserID\n" + "".join(f"{c['id']}\n" for c in clients[:CRM_CLIENTS]), encoding="utf-8")
+    crm_users = [
+        dev_week_user(c["id"], f"{c['first_name']} {c['surname']}", balance=float(c["balance"]))
+        for c in clients[:CRM_CLIENTS]
+    ]
+    with LLMServer() as llm, CrmServer(crm_users, token="crm-test-token") as crm:
+        env = llm_env(
+            tmp,
+            llm.openai_url,
+            OPENAI_API_KEY=key,
+            CRM_API_URL=crm.url,
+            CRM_API_TOKEN="crm-test-token",
+            CRM_USER_IDS_CSV=str(ids_csv),
+            CRM_BACKOFF_SECONDS="0.01",
+            **csv_env(clients_csv, accounts_csv),
+        )
+        # Two rows of ten are set aside on purpose: above the default 5% that stops a build.
+        dbt_vars = "{client_source: csv, max_rejected_client_share: 0.5}"
+        result = run_pipeline(["--push", "--", "--vars", dbt_vars, "--store-failures"], env)
+        return {
+            "tmp": tmp,
+            "result": result,
+            "clients": clients,
+            "key": key,
+            "answered": llm.answered,
+            "llm_bodies": list(llm.bodies),
+            "crm_requests": list(crm.requests),
+            "crm_users_after": dict(crm.users),
+        }
