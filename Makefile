@@ -10,7 +10,7 @@ export DBT_PROFILES_DIR := $(CURDIR)
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: install run test test-fast dbt-test docs-check lint pytest bench clean
+.PHONY: install run test test-fast dbt-test docs-check lint pytest bench bench-ray clean
 
 install: $(VENV)/.installed
 
@@ -55,12 +55,20 @@ pytest: install
 clean:
 	rm -rf target logs data/marketing.duckdb data/marketing.duckdb.wal
 
-# Not part of the tests: regenerates docs/BENCHMARKS.md and bench/results/latest.json.
+# Not part of the tests: regenerates docs/BENCHMARKS.md and bench/results/latest.json. Every section
+# by default; `make bench BENCH_ARGS="--sections throughput"` re-measures some, keeping the others,
+# and BENCH_ARGS="--scale-sizes 10000,100000" leaves out the million-client build (about 8 minutes).
+BENCH_ARGS ?=
 bench: install
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# Not part of the tests: the Ray engine with 1, 2 and 4 actors beside the in-process engines;
+# writes bench/results/ray_scaling.json (docs/SCALING.md quotes it).
+bench-ray: install
+	$(BIN)/python -m bench.ray_scaling
 
 # Not part of the tests: the quality benchmark on the embedded model; writes docs/QUALITY.md and
-# evaluation/results/latest.json (about 5 minutes on 2 quiet cores).
+# evaluation/results/latest.json (about 10 minutes on 2 cores).
 .PHONY: eval
 eval: install
 	$(BIN)/python -m evaluation.run
