@@ -31,7 +31,9 @@ import sys
 import threading
 import time
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from testkit.loopback import LoopbackHTTPServer
 
 __all__ = ["FAULTS", "LLMServer", "ServerProcess"]
 
@@ -199,8 +201,7 @@ class LLMServer:
         self._slots = threading.BoundedSemaphore(concurrency)
         self._lock = threading.Lock()
         self._random = random.Random(seed)
-        self._httpd = _Server((host, port), _handler_for(self))
-        self._httpd.daemon_threads = True
+        self._httpd = LoopbackHTTPServer((host, port), _handler_for(self))
         self._thread: threading.Thread | None = None
 
     # -- control -----------------------------------------------------------------------------------
@@ -262,12 +263,6 @@ class LLMServer:
         if fault == "url":
             return f"{name}, veja nossas ofertas de Natal em http://promo.example.com/natal agora!"
         return portuguese_message(name, n)
-
-
-class _Server(ThreadingHTTPServer):
-    # The default backlog (5) drops connection attempts when a client opens its 16 connections at
-    # once, and a dropped SYN is retried only after a second: that second would be the server's.
-    request_queue_size = 128
 
 
 class ServerProcess:

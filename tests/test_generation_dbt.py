@@ -42,6 +42,7 @@ def _check(result: subprocess.CompletedProcess) -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
 
+@pytest.mark.slow
 def test_build_reruns_rounds_and_one_client(tmp_path):
     with LLMServer() as server:
         env = _env(tmp_path, server, MARKETING_CAMPAIGNS="christmas_gifts")
@@ -91,6 +92,7 @@ def test_build_reruns_rounds_and_one_client(tmp_path):
             assert FAKE_KEY.encode() not in path.read_bytes(), path
 
 
+@pytest.mark.slow
 def test_a_killed_build_resumes_with_only_the_unanswered_rows(tmp_path):
     with LLMServer(latency_ms=300, concurrency=1) as server:
         env = _env(tmp_path, server, MARKETING_MAX_CONCURRENCY="1")
