@@ -2,9 +2,10 @@
 
 `evaluation/data/clients.csv` holds 120 synthetic clients (ids 1001-1120, valid synthetic CPFs):
 names with accents, compound names (Maria Eduarda, João Pedro) and unisex ones (Darcy, Ariel,
-Juraci), 24 per segment through `accounts.csv`: the segment cycles with the id (1001 `sem_conta`, no
-account; 1002 `sem_saldo`; 1003 `basico`; 1004 `intermediario`; 1005 `alta_renda`; 1006 again). They go through the
-real pipeline as a `csv` client source, into a private database, never into data/.
+Juraci), 24 per segment through `accounts.csv`: the segment cycles with the id (1001 `sem_conta`,
+no account; 1002 `sem_saldo`; 1003 `basico`; 1004 `intermediario`; 1005 `alta_renda`; 1006 again).
+They go through the real pipeline as a `csv` client source, into a private database, never into
+data/.
 """
 
 from __future__ import annotations
