@@ -1,8 +1,9 @@
 """The hostile-export fixture set (`tests/fixtures/client_exports/`), each file with its stated outcome.
 
-One table, read by the fast preflight tests (tests/test_imports.py) and by the end-to-end pipeline run
-over every readable file at once (tests/test_reliability_hostile_input.py); docs/RELIABILITY.md
-repeats it. Ids differ from file to file, so one run over all of them has one answer per id.
+One table, read by the fast preflight tests (tests/test_client_files_detection.py) and by the
+end-to-end pipeline run over every readable file at once (tests/test_reliability_hostile_input.py);
+docs/RELIABILITY.md repeats it. Ids differ from file to file, so one run over all of them has one
+answer per id.
 """
 
 from __future__ import annotations

@@ -26,30 +26,11 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from python_udfs.client_files.preflight import (
-    CLIENT_FILES_VARIABLE,
-    REQUIRED_COLUMNS,
-    FileReport,
-    ImportSettings,
-    Preflight,
-    check_exports,
-    check_file,
-    project_vars,
-)
+from python_udfs.client_files.preflight import ImportSettings, check_exports, project_vars
 from python_udfs.errors import MarketingError
 
-__all__ = [
-    "CLIENT_FILES_VARIABLE",
-    "REQUIRED_COLUMNS",
-    "FileReport",
-    "ImportSettings",
-    "Preflight",
-    "check_exports",
-    "check_file",
-    "main",
-    "prepare_client_files",
-    "project_vars",
-]
+# The checks themselves live in `preflight` (and `dialect`); import them from there.
+__all__ = ["main", "prepare_client_files", "project_vars"]
 
 
 def prepare_client_files(cli_vars: Mapping[str, object] | None = None, project_dir: Path = Path(".")) -> None:

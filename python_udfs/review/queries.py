@@ -190,24 +190,24 @@ class ReasonCount:
 
 
 @dataclass(frozen=True)
-class ClientGap:
+class ClientMessageSlot:
+    """A client's place in a campaign round, as the page names it (first name and masked CPF only)."""
+
     client_id: int
     first_name: str | None
     cpf_masked: str | None
     campaign_id: str
     round: int
     status: str
+
+
+@dataclass(frozen=True)
+class ClientGap(ClientMessageSlot):
     error_reason: str | None
 
 
 @dataclass(frozen=True)
-class MessageRow:
-    client_id: int
-    first_name: str | None
-    cpf_masked: str | None
-    campaign_id: str
-    round: int
-    status: str
+class MessageRow(ClientMessageSlot):
     message: str | None
     error_reason: str | None
 

@@ -31,6 +31,11 @@ class Prompt:
             return self.completion
         return self.chat_text(self.system, self.user)
 
+    @property
+    def chat_messages(self) -> list[dict[str, str]]:
+        """The chat as the `messages` list both the OpenAI and the Ollama APIs take."""
+        return [{"role": "system", "content": self.system}, {"role": "user", "content": self.user}]
+
     @staticmethod
     def chat_text(system: str, user: str) -> str:
         """A chat prompt as one string (what `text` gives), for callers without a Prompt object."""

@@ -99,13 +99,9 @@ class OllamaProvider:
             await client.close()
 
     def _arguments(self, request: CompletionRequest) -> dict:
-        prompt = request.prompt
         return {
             "model": self.model,
-            "messages": [
-                {"role": "system", "content": prompt.system},
-                {"role": "user", "content": prompt.user},
-            ],
+            "messages": request.prompt.chat_messages,
             "options": {
                 "temperature": request.temperature,
                 "seed": request.seed,

@@ -127,13 +127,9 @@ class OpenAIProvider:
         return _completion_from_json(payload, started)
 
     def _arguments(self, request: CompletionRequest) -> dict:
-        prompt = request.prompt
         return {
             "model": self.model,
-            "messages": [
-                {"role": "system", "content": prompt.system},
-                {"role": "user", "content": prompt.user},
-            ],
+            "messages": request.prompt.chat_messages,
             "temperature": request.temperature,
             "max_tokens": request.max_tokens,
             "seed": request.seed,

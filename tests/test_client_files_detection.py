@@ -13,12 +13,12 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from python_udfs.client_files import (
+from python_udfs.client_files import main
+from python_udfs.client_files.preflight import (
     CLIENT_FILES_VARIABLE,
     ImportSettings,
     check_exports,
     check_file,
-    main,
 )
 from python_udfs.client_files.text import looks_mangled, register_text_functions, repair_text_arrow
 from python_udfs.errors import InputFileError
