@@ -16,3 +16,15 @@
         case when {{ condition }} then {{ issue }} end
     {%- endif -%}
 {%- endmacro %}
+
+{#- The two issues of a line whose field count differs from its header's (a row of any export). -#}
+{% macro client_row_field_count_issues() -%}
+    {{ client_row_issue(
+        "field_count_problem = 'missing_fields'", none, 'missing_fields',
+        detail="'fewer fields than the header: a value or a delimiter is missing, or a quote is not closed'"
+    ) }},
+    {{ client_row_issue(
+        "field_count_problem = 'extra_fields'", none, 'extra_fields',
+        detail="'more fields than the header: a value holds the delimiter without quotes'"
+    ) }}
+{%- endmacro %}

@@ -69,3 +69,11 @@
         )
     {%- endif -%}
 {% endmacro %}
+
+
+{#- The lineage every CRM staging model carries: mock or not, where it came from, when. -#}
+{% macro crm_lineage_columns() -%}
+    is_mock,
+    extracted_from,
+    _extracted_at as extracted_at
+{%- endmacro %}

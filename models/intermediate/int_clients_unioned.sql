@@ -32,22 +32,13 @@ crm_cards as (
 
 clients_and_crm_users as (
 
-    select
-        client_id,
-        client_name,
-        is_name_truncated,
-        is_name_repaired,
-        cpf_masked,
-        has_cpf,
-        is_cpf_valid,
-        is_cpf_shared,
-        source_system
+    select * exclude (cpf_shared_with_client_ids, source_file, line_number)
 
     from clients
 
     {%- if var('client_source') == 'seed' %}
 
-        union all
+        union all by name
 
         -- In the demo the CRM's user ids are client ids: a CRM user missing from the seed is a client
         -- too. A run on real client files messages exactly the clients of its files.
@@ -106,24 +97,15 @@ bank_data as (
 
     -- The CRM, when it knows the client, is the source of truth for the bank data.
     select
-        client_id,
-        account_count,
-        balance,
-        credit_limit,
-        card_limit,
-        is_mock,
+        *,
         'crm' as bank_data_source
 
     from crm_bank_data
 
-    union all
+    union all by name
 
     select
-        client_id,
-        account_count,
-        balance,
-        credit_limit,
-        card_limit,
+        *,
         false as is_mock,
         'accounts' as bank_data_source
 

@@ -12,16 +12,8 @@ account_rows as (
 
 final as (
 
-    select
-        account_id,
-        client_id,
-        agency,
-        account_number,
-        balance,
-        credit_limit,
-        card_limit,
-        source_file,
-        line_number
+    -- What the base model adds to judge a row is not needed once it is accepted.
+    select * exclude (issues, rejection_reasons, is_accepted)
 
     from account_rows
     where is_accepted

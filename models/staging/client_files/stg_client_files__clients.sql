@@ -12,19 +12,8 @@ client_rows as (
 
 final as (
 
-    select
-        client_id,
-        client_name,
-        is_name_truncated,
-        is_name_repaired,
-        cpf_masked,
-        has_cpf,
-        is_cpf_valid,
-        is_cpf_shared,
-        cpf_shared_with_client_ids,
-        source_system,
-        source_file,
-        line_number
+    -- What the base model adds to judge a row is not needed once it is accepted.
+    select * exclude (issues, rejection_reasons, is_accepted)
 
     from client_rows
     where is_accepted

@@ -15,9 +15,7 @@ renamed as (
         trim(account__number) as account_number,
         cast(account__balance as decimal(18, 2)) as balance,
         cast(account__limit as decimal(18, 2)) as credit_limit,
-        is_mock,
-        extracted_from,
-        _extracted_at as extracted_at
+        {{ crm_lineage_columns() }}
 
     from source
     where account__number is not null

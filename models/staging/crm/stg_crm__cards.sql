@@ -12,9 +12,7 @@ renamed as (
         cast(id as integer) as client_id,
         right(regexp_replace(card__number, '[^0-9]', '', 'g'), 4) as card_last_digits,
         cast(card__limit as decimal(18, 2)) as card_limit,
-        is_mock,
-        extracted_from,
-        _extracted_at as extracted_at
+        {{ crm_lineage_columns() }}
 
     from source
     where card__number is not null

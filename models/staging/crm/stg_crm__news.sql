@@ -14,9 +14,7 @@ renamed as (
         cast(id as integer) as crm_news_id,
         icon as icon_url,
         {{ collapse_whitespace('description') }} as description,
-        is_mock,
-        extracted_from,
-        _extracted_at as extracted_at
+        {{ crm_lineage_columns() }}
 
     from source
 

@@ -11,9 +11,7 @@ renamed as (
     select
         cast(id as integer) as client_id,
         {{ collapse_whitespace('name') }} as client_name,
-        is_mock,
-        extracted_from,
-        _extracted_at as extracted_at
+        {{ crm_lineage_columns() }}
 
     from source
 

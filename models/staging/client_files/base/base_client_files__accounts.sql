@@ -65,14 +65,7 @@ checked as (
                 or credit_limit < 0
                 or card_limit < 0
                 then list_filter([
-                    {{ client_row_issue(
-                        "field_count_problem = 'missing_fields'", none, 'missing_fields',
-                        detail="'fewer fields than the header: a value or a delimiter is missing, or a quote is not closed'"
-                    ) }},
-                    {{ client_row_issue(
-                        "field_count_problem = 'extra_fields'", none, 'extra_fields',
-                        detail="'more fields than the header: a value holds the delimiter without quotes'"
-                    ) }},
+                    {{ client_row_field_count_issues() }},
                     {{ client_row_issue(
                         "field_count_problem is null and client_id_text is null", 'client_id', 'id_missing',
                         detail="'no owning client id'"
@@ -115,34 +108,15 @@ checked as (
 
 ),
 
-usable as (
-
-    select
-        *,
-        len(value_issues) = 0 as is_usable
-
-    from checked
-
-),
-
 judged_duplicates as (
 
-    -- Duplicates are judged among the rows that are otherwise fine (`is_usable` in every partition).
     select
         *,
-        count(distinct row(client_id, balance, credit_limit, card_limit)) over (
-            partition by account_id, is_usable
-        ) as version_count,
-        row_number() over (
-            partition by account_id, client_id, balance, credit_limit, card_limit, is_usable
-            order by source_file, line_number
-        ) as repeat_number,
-        first_value(line_number) over (
-            partition by account_id, client_id, balance, credit_limit, card_limit, is_usable
-            order by source_file, line_number
-        ) as first_line
+        {{ client_row_duplicate_windows(
+            'account_id', ['client_id', 'balance', 'credit_limit', 'card_limit']
+        ) }}
 
-    from usable
+    from checked
 
 ),
 
@@ -150,21 +124,17 @@ judged as (
 
     select
         *,
-        case
-            when not is_usable then value_issues
-            when version_count > 1
-                then [{{ client_row_issue(
-                    none, 'account_number', 'duplicate_account', 'account_id',
-                    "'the same agency and account number with a different owner or amounts on another line: "
-                    ~ "which one is right?'"
-                ) }}]
-            when repeat_number > 1
-                then [{{ client_row_issue(
-                    none, 'account_number', 'duplicate_row', 'account_id',
-                    "'the same account as line ' || first_line || ', kept once'"
-                ) }}]
-            else value_issues
-        end as issues
+        {{ client_row_duplicate_issues(
+            client_row_issue(
+                none, 'account_number', 'duplicate_account', 'account_id',
+                "'the same agency and account number with a different owner or amounts on another line: "
+                ~ "which one is right?'"
+            ),
+            client_row_issue(
+                none, 'account_number', 'duplicate_row', 'account_id',
+                "'the same account as line ' || first_line || ', kept once'"
+            )
+        ) }} as issues
 
     from judged_duplicates
 
@@ -182,9 +152,7 @@ final as (
         balance,
         credit_limit,
         card_limit,
-        issues,
-        nullif(array_to_string(list_transform(issues, issue -> issue.reason), ', '), '') as rejection_reasons,
-        len(issues) = 0 as is_accepted
+        {{ client_row_acceptance() }}
 
     from judged
 

@@ -106,14 +106,7 @@ checked as (
                 or is_cpf_precision_lost
                 or (cpf_text is not null and cpf is null)
                 then list_filter([
-                    {{ client_row_issue(
-                        "field_count_problem = 'missing_fields'", none, 'missing_fields',
-                        detail="'fewer fields than the header: a value or a delimiter is missing, or a quote is not closed'"
-                    ) }},
-                    {{ client_row_issue(
-                        "field_count_problem = 'extra_fields'", none, 'extra_fields',
-                        detail="'more fields than the header: a value holds the delimiter without quotes'"
-                    ) }},
+                    {{ client_row_field_count_issues() }},
                     {{ client_row_issue(
                         "field_count_problem is null and id_text is null", 'id', 'id_missing', detail="'no client id'"
                     ) }},
@@ -154,33 +147,13 @@ checked as (
 
 ),
 
-usable as (
-
-    select
-        *,
-        len(value_issues) = 0 as is_usable
-
-    from checked
-
-),
-
 judged_duplicates as (
 
-    -- Duplicates are judged among the rows that are otherwise fine (`is_usable` in every partition).
     select
         *,
-        count(distinct row(client_name, cpf)) over (partition by client_id, is_usable) as version_count,
-        count(*) over (partition by client_id, is_usable) as rows_for_id,
-        min(line_number) over (partition by client_id, is_usable) as first_line_for_id,
-        max(line_number) over (partition by client_id, is_usable) as last_line_for_id,
-        row_number() over (
-            partition by client_id, client_name, cpf, is_usable order by source_file, line_number
-        ) as repeat_number,
-        first_value(line_number) over (
-            partition by client_id, client_name, cpf, is_usable order by source_file, line_number
-        ) as first_line
+        {{ client_row_duplicate_windows('client_id', ['client_name', 'cpf']) }}
 
-    from usable
+    from checked
 
 ),
 
@@ -188,22 +161,18 @@ judged as (
 
     select
         *,
-        case
-            when not is_usable then value_issues
-            when version_count > 1
-                then [{{ client_row_issue(
-                    none, 'id', 'duplicate_id', 'cast(client_id as varchar)',
-                    "'the same id with a different name or CPF on ' || case when rows_for_id = 2 then 'lines '"
-                    ~ " || first_line_for_id || ' and ' || last_line_for_id else rows_for_id || ' lines, from '"
-                    ~ " || first_line_for_id || ' to ' || last_line_for_id end || ': which one is right?'"
-                ) }}]
-            when repeat_number > 1
-                then [{{ client_row_issue(
-                    none, 'id', 'duplicate_row', 'cast(client_id as varchar)',
-                    "'the same client (id, name and CPF) as line ' || first_line || ', kept once'"
-                ) }}]
-            else value_issues
-        end as issues
+        {{ client_row_duplicate_issues(
+            client_row_issue(
+                none, 'id', 'duplicate_id', 'cast(client_id as varchar)',
+                "'the same id with a different name or CPF on ' || case when rows_for_key = 2 then 'lines '"
+                ~ " || first_line_for_key || ' and ' || last_line_for_key else rows_for_key || ' lines, from '"
+                ~ " || first_line_for_key || ' to ' || last_line_for_key end || ': which one is right?'"
+            ),
+            client_row_issue(
+                none, 'id', 'duplicate_row', 'cast(client_id as varchar)',
+                "'the same client (id, name and CPF) as line ' || first_line || ', kept once'"
+            )
+        ) }} as issues
 
     from judged_duplicates
 
@@ -239,11 +208,7 @@ final as (
         list_filter(
             shared_cpfs.client_ids, other_id -> other_id <> judged.client_id
         ) as cpf_shared_with_client_ids,
-        judged.issues,
-        nullif(
-            array_to_string(list_transform(judged.issues, issue -> issue.reason), ', '), ''
-        ) as rejection_reasons,
-        len(judged.issues) = 0 as is_accepted,
+        {{ client_row_acceptance('judged.issues') }},
         '{{ var('client_source') }}' as source_system
 
     from judged

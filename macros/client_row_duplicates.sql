@@ -1,0 +1,34 @@
+{#- Duplicate rows in a client export, judged the same way for clients and accounts. A row with a
+    problem of its own keeps that problem: duplicates are judged among the otherwise usable rows, so
+    every window is split on `len(value_issues) = 0`. -#}
+
+{#- The window columns `client_row_duplicate_issues` reads: how many versions a key has (a version is
+    one combination of `version_columns`), its lines, and the rank of an exact repeat. -#}
+{% macro client_row_duplicate_windows(key, version_columns) -%}
+    {%- set same_key = key ~ ', len(value_issues) = 0' -%}
+    {%- set same_row = ([key] + version_columns) | join(', ') ~ ', len(value_issues) = 0' -%}
+    count(distinct row({{ version_columns | join(', ') }})) over (partition by {{ same_key }}) as version_count,
+    count(*) over (partition by {{ same_key }}) as rows_for_key,
+    min(line_number) over (partition by {{ same_key }}) as first_line_for_key,
+    max(line_number) over (partition by {{ same_key }}) as last_line_for_key,
+    row_number() over (partition by {{ same_row }} order by source_file, line_number) as repeat_number,
+    first_value(line_number) over (partition by {{ same_row }} order by source_file, line_number) as first_line
+{%- endmacro %}
+
+{#- The row's issues: its own, else one for a key with conflicting versions, else one for an exact
+    repeat (the first line is kept). The two issues are `client_row_issue` calls. -#}
+{% macro client_row_duplicate_issues(conflict_issue, repeat_issue) -%}
+    case
+        when len(value_issues) > 0 then value_issues
+        when version_count > 1 then [{{ conflict_issue }}]
+        when repeat_number > 1 then [{{ repeat_issue }}]
+        else []
+    end
+{%- endmacro %}
+
+{#- What a base model's final CTE says of each row: its issues, their reasons as text, accepted or not. -#}
+{% macro client_row_acceptance(issues='issues') -%}
+    {{ issues }},
+    nullif(array_to_string(list_transform({{ issues }}, issue -> issue.reason), ', '), '') as rejection_reasons,
+    len({{ issues }}) = 0 as is_accepted
+{%- endmacro %}
