@@ -66,22 +66,32 @@ parsed as (
 
 ),
 
+cased as (
+
+    select
+        *,
+        {{ person_name_case('name_cleaned') }} as name_cased
+
+    from parsed
+
+),
+
 named as (
 
     select
         *,
         -- Longer names are cut at a word boundary and flagged, never rejected.
-        length(name_cleaned) > {{ max_name_length }} as is_name_truncated,
+        length(name_cased) > {{ max_name_length }} as is_name_truncated,
         case
-            when length(name_cleaned) > {{ max_name_length }}
+            when length(name_cased) > {{ max_name_length }}
                 then left(
-                    regexp_replace(left(name_cleaned, {{ max_name_length + 1 }}), '\s+\S*$', ''),
+                    regexp_replace(left(name_cased, {{ max_name_length + 1 }}), '\s+\S*$', ''),
                     {{ max_name_length }}
                 )
-            else name_cleaned
+            else name_cased
         end as client_name
 
-    from parsed
+    from cased
 
 ),
 
