@@ -21,7 +21,7 @@ from python_udfs.generation.providers.base import (
     CompletionRequest,
     RequestCounter,
 )
-from python_udfs.generation.providers.retrying import retry_policy
+from python_udfs.generation.providers.retrying import retry_after_seconds, retry_policy
 
 __all__ = ["OllamaProvider"]
 
@@ -29,12 +29,9 @@ __all__ = ["OllamaProvider"]
 def _raise_on_429(response: httpx.Response) -> None:
     # The client turns HTTP errors into ResponseError and drops the headers: read Retry-After here.
     if response.status_code == 429:
-        retry_after = response.headers.get("retry-after")
         raise RateLimited(
             "Ollama answered 429 Too Many Requests",
-            retry_after=float(retry_after)
-            if retry_after and retry_after.replace(".", "").isdigit()
-            else None,
+            retry_after=retry_after_seconds(response.headers.get("retry-after")),
         )
 
 

@@ -29,7 +29,7 @@ from python_udfs.generation.providers.base import (
     CompletionRequest,
     RequestCounter,
 )
-from python_udfs.generation.providers.retrying import retry_policy
+from python_udfs.generation.providers.retrying import retry_after_seconds, retry_policy
 
 __all__ = ["OpenAIProvider"]
 
@@ -78,7 +78,7 @@ class OpenAIProvider:
         started = time.perf_counter()
         with _translated_errors():
             response = self._client.chat.completions.create(**self._arguments(request))
-        return _completion(response, started)
+        return _completion(response.model_dump(), started)
 
     async def acomplete(self, request: CompletionRequest) -> Completion:
         """`complete` without blocking: for many calls in flight on one event loop."""
@@ -124,7 +124,7 @@ class OpenAIProvider:
             raise GenerationError(
                 f"unreadable answer: {type(error).__name__}", reason="bad_response"
             ) from None
-        return _completion_from_json(payload, started)
+        return _completion(payload, started)
 
     def _arguments(self, request: CompletionRequest) -> dict:
         return {
@@ -136,19 +136,8 @@ class OpenAIProvider:
         }
 
 
-def _completion(response, started: float) -> Completion:
-    if not response.choices:
-        raise GenerationError("the answer had no choices", reason="bad_response")
-    usage = response.usage
-    return Completion(
-        text=response.choices[0].message.content or "",
-        prompt_tokens=usage.prompt_tokens if usage else 0,
-        completion_tokens=usage.completion_tokens if usage else 0,
-        latency_ms=(time.perf_counter() - started) * 1000,
-    )
-
-
-def _completion_from_json(payload, started: float) -> Completion:
+def _completion(payload, started: float) -> Completion:
+    """The answer's JSON (the SDK's, dumped, or aiohttp's) as a Completion."""
     try:
         choices = payload["choices"]
         usage = payload.get("usage") or {}
@@ -171,7 +160,7 @@ def _status_error(status: int, retry_after: str | None) -> GenerationError:
     if status == 429:
         return RateLimited(
             "the server kept answering 429 Too Many Requests",
-            retry_after=_seconds(retry_after),
+            retry_after=retry_after_seconds(retry_after),
         )
     if status == 401:
         # Never echo the server's text: some servers repeat the key they were sent.
@@ -179,11 +168,6 @@ def _status_error(status: int, retry_after: str | None) -> GenerationError:
     if status >= 500 or status in (408, 409):  # the statuses the SDK retries
         return ProviderUnavailable(f"the server failed ({status})", reason="server_error")
     return GenerationError(f"the server refused the request ({status})", reason="http_error")
-
-
-def _seconds(retry_after: str | None) -> float | None:
-    """A Retry-After header in seconds (None: absent, or an HTTP date, which is left to backoff)."""
-    return float(retry_after) if retry_after and retry_after.replace(".", "").isdigit() else None
 
 
 def _worth_retrying(error: BaseException) -> bool:
@@ -199,7 +183,7 @@ def _translated_errors() -> Iterator[None]:
     except openai.RateLimitError as error:
         raise RateLimited(
             "the server kept answering 429 Too Many Requests",
-            retry_after=_seconds(error.response.headers.get("retry-after")),
+            retry_after=retry_after_seconds(error.response.headers.get("retry-after")),
         ) from None
     except openai.APITimeoutError:
         raise ProviderUnavailable("the server did not answer in time", reason="timeout") from None
