@@ -1,7 +1,7 @@
 """Fill the response cache with an answer for every message a build will ask for, without a model.
 
 The scale benchmark measures `dbt build` with every message already cached. The keys come from
-the generation's own planning (`RunPlan` and `RequestKeys.plan_first`: the same SQL, prompt
+the generation's own planning (`RunPlan` and `RequestKeys.first_requests`: the same SQL, prompt
 rendering and key hashing the build's bulk replay uses) and the rows are written in bulk into the
 tables `ResponseCache` creates, with `record_decisions`: the build then finds every request and its
 decision and makes zero model calls, which the loopback server's counter confirms.
@@ -29,9 +29,6 @@ from python_udfs.generation.validation import DuplicateGuard, clean_message, nor
 from testkit.llm_server import DISTINCT_MESSAGES, portuguese_message
 
 __all__ = ["campaigns_table", "plan_first_requests", "prefill_cache"]
-
-# Rows planned at a time: a million clients never become millions of Python objects at once.
-_CHUNK_ROWS = 200_000
 
 _CLOSINGS = (
     "", " Boas festas!", " Feliz Natal!", " Aproveite!", " Conte com a gente!", " Até breve!",
@@ -85,13 +82,7 @@ def plan_first_requests(
         round_ = plan.round(1)
     finally:
         plan.close()
-    keys = RequestKeys(settings, provider_name, model, style)
-    request_hashes: list[str] = []
-    prompt_hashes: list[str] = []
-    for start in range(0, len(round_), _CHUNK_ROWS):
-        chunk_keys, chunk_hashes = keys.plan_first(round_.rows(start, min(start + _CHUNK_ROWS, len(round_))))
-        request_hashes.extend(chunk_keys)
-        prompt_hashes.extend(chunk_hashes)
+    keyed = RequestKeys(settings, provider_name, model, style).first_requests(round_)
     table = round_.table
     return pa.table(
         {
@@ -100,8 +91,8 @@ def plan_first_requests(
             "round": pa.repeat(pa.scalar(1, pa.int32()), table.num_rows),
             "first_name": table.column("first_name").cast(pa.string()),
             "attempt": table.column("first_attempt").cast(pa.int32()),
-            "request_hash": pa.array(request_hashes, pa.string()),
-            "prompt_hash": pa.array(prompt_hashes, pa.string()),
+            "request_hash": keyed.column("request_hash"),
+            "prompt_hash": keyed.column("prompt_hash"),
         }
     )
 

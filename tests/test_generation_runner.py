@@ -257,7 +257,7 @@ class _Echo:
 
 @pytest.mark.parametrize("style", ["chat", "completion"])
 def test_the_bulk_replay_plans_the_very_keys_the_runner_stored(connection, style):
-    """A round's bulk lookup (RequestKeys.plan_first) finds every answer the per-job runner cached."""
+    """A round's bulk lookup (RequestKeys.first_requests) finds every answer the per-job runner cached."""
     settings = Settings(provider="openai", rounds=2, max_failure_share=1.0)
     provider = _Echo(style)
     built = generate_missing(
@@ -268,12 +268,12 @@ def test_the_bulk_replay_plans_the_very_keys_the_runner_stored(connection, style
     }
     plan = RunPlan(demo_clients(), campaigns(), None, settings)
     keys = RequestKeys(settings, "openai", "echo", style)
-    planned = set(keys.plan_first(plan.round(1).rows())[0])
+    planned = set(keys.first_requests(plan.round(1)).column("request_hash").to_pylist())
     # Round 2 is planned from round 1's ok messages, as the run did.
     statuses = built.column("status").to_pylist()
     assert statuses == ["ok"] * built.num_rows
     plan.remember_ok(built.filter(pc.equal(built.column("round"), 1)))
-    planned.update(keys.plan_first(plan.round(2).rows())[0])
+    planned.update(keys.first_requests(plan.round(2)).column("request_hash").to_pylist())
     assert len(planned) == built.num_rows
     assert planned <= stored
     calls = provider.calls
@@ -282,6 +282,64 @@ def test_the_bulk_replay_plans_the_very_keys_the_runner_stored(connection, style
     )
     assert provider.calls == calls
     assert rebuilt.column("message").to_pylist() == built.column("message").to_pylist()
+
+
+@pytest.mark.parametrize("style", ["chat", "completion"])
+def test_set_wise_keys_equal_the_keys_planned_one_row_at_a_time(style):
+    """Same name in two segments, no segment, no offer, names DuckDB and Python could spell apart,
+    rows continuing from attempt 3, a second round with earlier messages and ideas, a temperature
+    override: every row keyed in SQL gets the key and prompt hash `plan` gives it."""
+    clients = pa.table(
+        {
+            "client_id": pa.array([1, 2, 3, 4, 5, 6], pa.int32()),
+            "first_name": ["Ana", "Ana", "José Ñandú", "Zoë <b>", "  Li  ", "O'Neil | Ana"],
+            "segment": ["basico", "alta_renda", None, "sem_saldo", "basico", "intermediario"],
+        }
+    )
+    offers = pa.table(
+        {
+            "client_id": pa.array([1, 2, 3, 5], pa.int32()),
+            "campaign_id": ["christmas_gifts", "investment_tips", "christmas_gifts", "investment_tips"],
+            "round": pa.array([1, 1, 2, 2], pa.int32()),
+            "offer": ["uma cafeteira", "o Tesouro Selic", "um livro", None],
+        }
+    )
+    existing = pa.table(
+        {
+            "client_id": pa.array([4, 6], pa.int32()),
+            "campaign_id": ["christmas_gifts", "investment_tips"],
+            "round": pa.array([1, 1], pa.int32()),
+            "status": ["rejected", "error"],
+            "message": pa.array([None, None], pa.string()),
+            "attempts": pa.array([2, 3], pa.int32()),
+        }
+    )
+    settings = Settings(provider="openai", rounds=2, temperature=0.35, seed=7)
+    plan = RunPlan(clients, campaigns(), existing, settings, offers)
+    keys = RequestKeys(settings, "openai", "gpt-x", style)
+    try:
+        first = plan.round(1)
+        plan.remember_ok(
+            pa.table(
+                {
+                    "client_id": first.table.column("client_id"),
+                    "campaign_id": first.table.column("campaign_id"),
+                    "round": pa.repeat(pa.scalar(1, pa.int32()), len(first)),
+                    "message": [f"Mensagem {n} da rodada um." for n in range(len(first))],
+                }
+            )
+        )
+        second = plan.round(2)
+        for round_ in (first, second):
+            rows = round_.rows_at(list(range(len(round_))))
+            one_at_a_time = [keys.plan(row, row.first_attempt) for row in rows]
+            set_wise = keys.first_requests(round_)
+            assert set_wise.column("request_hash").to_pylist() == [p.key for p in one_at_a_time]
+            assert set_wise.column("prompt_hash").to_pylist() == [p.prompt_hash for p in one_at_a_time]
+        assert {row.first_attempt for row in first.rows_at(list(range(len(first))))} == {1, 3}
+        assert any(row.context.ideas_to_avoid for row in second.rows_at(list(range(len(second)))))
+    finally:
+        plan.close()
 
 
 def test_a_replay_trusts_the_stored_decisions_and_rejudges_only_undecided_answers(server, connection):

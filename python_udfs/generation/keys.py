@@ -1,9 +1,15 @@
-"""Seeds, prompt hashes and cache keys: one path for the bulk replay and the per-job runner alike.
+"""Seeds, prompt hashes and cache keys: the same keys for the bulk replay and the per-job runner.
 
 A row's cache key covers the provider, model, max_tokens and prompt version (a fixed prefix), then
 the request's temperature, seed and prompt hash. The seed comes from the row's `seed_key` and the
 attempt number, so the same row at the same attempt always sends the same request and finds the
 same cache entry, whether a run plans it alone or a replay plans its whole round.
+
+Two ways to the same keys. `plan` builds one row's request in Python, for a call about to be made.
+`first_requests` keys a whole round set-wise for the replay: Python renders and hashes one prompt
+per distinct context (a first round has one per campaign, first name, segment and offer, not one
+per client), and DuckDB hashes every row's seed and key. `_ROUND_KEYS_SQL` spells out `seed` and
+`key_for` in SQL: a change to one is a change to the other, and a test holds them equal.
 """
 
 from __future__ import annotations
@@ -14,6 +20,10 @@ from collections.abc import Sequence
 from dataclasses import replace
 from functools import lru_cache
 
+import duckdb
+import pyarrow as pa
+
+from python_udfs.generation.planning import CONTEXT_COLUMNS, Round
 from python_udfs.generation.prompts import PROMPT_VERSION, render_prompt
 from python_udfs.generation.providers.base import CompletionRequest, Prompt
 from python_udfs.generation.records import PlannedRequest, RoundRow
@@ -64,16 +74,40 @@ class RequestKeys:
         )
         return PlannedRequest(request, self.key_for(row.temperature, seed, hashed), hashed)
 
-    def plan_first(self, rows: Sequence[RoundRow]) -> tuple[list[str], list[str]]:
-        """Cache keys and prompt hashes of `rows` at their first attempt in this run: what `plan`
-        gives, without the request objects a lookup of millions of rows does not need."""
-        keys, hashes = [], []
-        for row in rows:
-            prompt, seed = self._prompt(row, row.first_attempt)
-            hashed = prompt_hash(prompt)
-            keys.append(self.key_for(row.temperature, seed, hashed))
-            hashes.append(hashed)
-        return keys, hashes
+    def first_requests(self, round_: Round) -> pa.Table:
+        """`request_hash` and `prompt_hash` of every row of `round_` at its first attempt in this
+        run, in round order: the keys `plan` gives, planned set-wise."""
+        with duckdb.connect() as work:
+            work.execute("set preserve_insertion_order = false")
+            rows = round_.table.append_column("position", pa.array(range(len(round_)), pa.int64()))
+            work.register("round_rows", rows)
+            distinct = ", ".join(("campaign_id", *CONTEXT_COLUMNS))
+            contexts = work.execute(f"select distinct {distinct} from round_rows").to_arrow_table()
+            hashes = [
+                prompt_hash(render_prompt(context, self.style)) for context in round_.contexts(contexts)
+            ]
+            work.register("hashed_contexts", contexts.append_column("prompt_hash", pa.array(hashes)))
+            work.register("temperatures", self._temperatures(round_))
+            return work.execute(
+                _ROUND_KEYS_SQL,
+                {"prefix": self._prefix, "seed": self.settings.seed, "round": round_.number},
+            ).to_arrow_table()
+
+    @staticmethod
+    def _temperatures(round_: Round) -> pa.Table:
+        """Each campaign's temperature as `key_for` writes it (Python's repr of the float)."""
+        campaign_ids = list(round_.campaigns)
+        return pa.table(
+            {
+                "campaign_id": pa.array(campaign_ids, pa.string()),
+                "temperature_text": [
+                    repr(
+                        float(round_.campaigns[campaign_id].sampling_temperature(round_.temperature_override))
+                    )
+                    for campaign_id in campaign_ids
+                ],
+            }
+        )
 
     def _prompt(self, row: RoundRow, attempt: int, avoid: Sequence[str] = ()) -> tuple[Prompt, int]:
         context = row.context
@@ -102,3 +136,35 @@ def prompt_hash(prompt: Prompt) -> str:
 @lru_cache(maxsize=256)
 def _chat_start(system: str):
     return hashlib.sha256(Prompt.chat_text(system, "").encode("utf-8"))
+
+
+# `seed` and `key_for` for a whole round. The context join is null-safe: segment and offer may be null.
+_ROUND_KEYS_SQL = """
+with
+
+seeded as (
+    select
+        round_rows.position,
+        hashed_contexts.prompt_hash,
+        temperatures.temperature_text,
+        ('0x' || left(sha256(concat_ws(
+            '|', $seed, round_rows.client_id, round_rows.campaign_id, $round,
+            greatest(coalesce(round_rows.first_attempt, 1), 1)
+        )), 8))::bigint & 2147483647 as seed
+    from round_rows
+    inner join hashed_contexts
+        on round_rows.campaign_id = hashed_contexts.campaign_id
+        and round_rows.first_name is not distinct from hashed_contexts.first_name
+        and round_rows.segment is not distinct from hashed_contexts.segment
+        and round_rows.offer is not distinct from hashed_contexts.offer
+        and round_rows.earlier_messages = hashed_contexts.earlier_messages
+        and round_rows.ideas_to_avoid = hashed_contexts.ideas_to_avoid
+    inner join temperatures on round_rows.campaign_id = temperatures.campaign_id
+)
+
+select
+    sha256(concat_ws('|', $prefix, temperature_text, seed, prompt_hash)) as request_hash,
+    prompt_hash
+from seeded
+order by position
+"""

@@ -56,11 +56,6 @@ class Round:
     def __len__(self) -> int:
         return self.table.num_rows
 
-    def rows(self, start: int = 0, stop: int | None = None) -> list[RoundRow]:
-        """The records of rows `start` to `stop` (positions in the round)."""
-        stop = self.table.num_rows if stop is None else stop
-        return self._records(self.table.slice(start, stop - start), range(start, stop))
-
     def rows_at(self, positions: list[int]) -> list[RoundRow]:
         """The records of the rows at `positions`."""
         return self._records(self.table.take(pa.array(positions, pa.int64())), positions)
@@ -89,6 +84,10 @@ class Round:
                 strict=True,
             )
         ]
+
+    def contexts(self, table: pa.Table) -> list[MessageContext]:
+        """The prompt context of each row of `table` (campaign_id and the CONTEXT_COLUMNS)."""
+        return self._contexts({name: _python_values(table.column(name)) for name in table.column_names})
 
     def _contexts(self, columns: dict[str, list]) -> list[MessageContext]:
         """Each row's prompt context. Equal contexts are one shared object: a first round has one

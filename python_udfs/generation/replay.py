@@ -1,14 +1,13 @@
 """A round's cached rows settled in bulk: the rows whose first request has an answer decided ok.
 
-Each round starts here. Every row's first request is planned (`RequestKeys.plan_first`, the same
-path the per-job runner takes) and looked up in one query per chunk of rows; rows whose cached
+Each round starts here. Every row's first request is keyed set-wise (`RequestKeys.first_requests`:
+the keys the per-job runner plans one at a time) and looked up in one query; rows whose cached
 answer was already decided ok are settled column-wise in arrow, without validating them again.
 Only the rest (new rows, rows whose answer was rejected or never decided) go to the `Generator`.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -23,8 +22,6 @@ from python_udfs.generation.prompts import PROMPT_VERSION
 from python_udfs.generation.records import AcceptedMessage
 
 __all__ = ["Replay", "replay_decided"]
-
-_CHUNK_ROWS = 200_000
 
 
 @dataclass
@@ -57,23 +54,10 @@ def replay_decided(
 
 
 def _lookup(round_: Round, keys: RequestKeys, cache: ResponseCache) -> tuple[pa.Table, pa.ChunkedArray]:
-    """Every row's cached answer and decision, and its prompt hash, in chunks.
-
-    DuckDB looks one chunk up (on its own cursor, without the GIL) while Python plans the next
-    one's keys, so the two cores share the work.
-    """
-    lookups, hashes = [], []
-    checks = decision_checks(True)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm-lookup") as lookup:
-        for start in range(0, len(round_), _CHUNK_ROWS):
-            chunk_keys, chunk_hashes = keys.plan_first(
-                round_.rows(start, min(start + _CHUNK_ROWS, len(round_)))
-            )
-            hashes.append(pa.array(chunk_hashes, pa.string()))
-            planned = pa.table({"request_hash": pa.array(chunk_keys, pa.string())})
-            lookups.append(lookup.submit(cache.lookup_planned, planned, checks))
-        found = pa.concat_tables([future.result() for future in lookups])
-    return found, pa.chunked_array(hashes, pa.string())
+    """Every row's cached answer and decision, and its prompt hash."""
+    planned = keys.first_requests(round_)
+    found = cache.lookup_planned(planned.select(["request_hash"]), decision_checks(True))
+    return found, planned.column("prompt_hash")
 
 
 def _settled(round_: Round, ok, found: pa.Table, prompt_hashes, source: tuple[str, str]) -> pa.Table:
