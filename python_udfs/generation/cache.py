@@ -177,6 +177,48 @@ _LOOKUP_PLANNED = f"""
 """
 
 
+# The replay's lookup: only what settles a row (an answer whose newest decision is ok), without the
+# answers' texts, so a million-row round holds no text it will not use.
+_ACCEPTED = f"""
+    with
+    planned as (select * from {{view}}),
+    latest as (
+        select
+            r.request_hash,
+            arg_max(r.prompt_tokens, r.created_at) as prompt_tokens,
+            arg_max(r.completion_tokens, r.created_at) as completion_tokens,
+            arg_max(r.latency_ms, r.created_at) as latency_ms,
+            max(r.created_at) as created_at
+        from {CATALOG}.main.responses as r
+        semi join planned as p on r.request_hash = p.request_hash
+        group by r.request_hash
+    ),
+    accepted as (
+        select
+            d.request_hash,
+            d.answer_created_at,
+            arg_max(d.message, d.decided_at) as message,
+            arg_max(d.normalised, d.decided_at) as normalised
+        from {CATALOG}.main.decisions as d
+        semi join planned as p on d.request_hash = p.request_hash
+        where d.checks = $checks
+        group by d.request_hash, d.answer_created_at
+        having arg_max(d.status, d.decided_at) = 'ok'
+    )
+    select
+        planned._row as position,
+        accepted.message,
+        accepted.normalised,
+        latest.prompt_tokens, latest.completion_tokens, latest.latency_ms, latest.created_at
+    from planned
+    inner join latest on planned.request_hash = latest.request_hash
+    inner join accepted
+        on accepted.request_hash = latest.request_hash
+        and accepted.answer_created_at = latest.created_at
+    order by planned._row
+"""
+
+
 @dataclass(frozen=True)
 class CachedAnswer:
     """An answer as the cache holds it (`text` is None once a decision holds the message)."""
@@ -213,6 +255,12 @@ class ResponseCache:
                 self._cursor, "decisions", rows.select(DECISIONS_SCHEMA.names).cast(DECISIONS_SCHEMA)
             )
 
+    def accepted_answers(self, planned: pa.Table, checks: str) -> pa.Table:
+        """The rows of `planned` (a `request_hash` column) whose newest answer was decided ok under
+        `checks`: position (in `planned`), message, normalised, prompt_tokens, completion_tokens,
+        latency_ms, created_at; in position order. One set-based query, however many rows."""
+        return self._query_planned(_ACCEPTED, planned, checks)
+
     def lookup_planned(self, planned: pa.Table, checks: str) -> pa.Table:
         """`planned` (with a `request_hash` column) with its newest answer and that answer's decision.
 
@@ -221,14 +269,15 @@ class ResponseCache:
         decision_message, decision_normalised (null: undecided under `checks`), in `planned`'s
         row order. One set-based query, however many rows.
         """
+        return self._query_planned(_LOOKUP_PLANNED, planned, checks)
+
+    def _query_planned(self, sql: str, planned: pa.Table, checks: str) -> pa.Table:
         view = f"_planned_{threading.get_ident()}"
         self._cursor.register(
             view, planned.append_column("_row", pa.array(range(planned.num_rows), pa.int64()))
         )
         try:
-            return self._cursor.execute(
-                _LOOKUP_PLANNED.format(view=view), {"checks": checks}
-            ).to_arrow_table()
+            return self._cursor.execute(sql.format(view=view), {"checks": checks}).to_arrow_table()
         finally:
             self._cursor.unregister(view)
 

@@ -22,6 +22,7 @@ from functools import lru_cache
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from python_udfs.generation.planning import CONTEXT_COLUMNS, Round
 from python_udfs.generation.prompts import PROMPT_VERSION, render_prompt
@@ -78,36 +79,50 @@ class RequestKeys:
         """`request_hash` and `prompt_hash` of every row of `round_` at its first attempt in this
         run, in round order: the keys `plan` gives, planned set-wise."""
         with duckdb.connect() as work:
-            work.execute("set preserve_insertion_order = false")
-            rows = round_.table.append_column("position", pa.array(range(len(round_)), pa.int64()))
-            work.register("round_rows", rows)
-            distinct = ", ".join(("campaign_id", *CONTEXT_COLUMNS))
-            contexts = work.execute(f"select distinct {distinct} from round_rows").to_arrow_table()
-            hashes = [
-                prompt_hash(render_prompt(context, self.style)) for context in round_.contexts(contexts)
-            ]
-            work.register("hashed_contexts", contexts.append_column("prompt_hash", pa.array(hashes)))
-            work.register("temperatures", self._temperatures(round_))
+            work.register("round_rows", round_.table)
+            work.register("prompt_hashes", self._prompt_hashes(round_, work))
+            campaign_ids = list(round_.campaigns)
             return work.execute(
                 _ROUND_KEYS_SQL,
-                {"prefix": self._prefix, "seed": self.settings.seed, "round": round_.number},
+                {
+                    "prefix": self._prefix,
+                    "seed": self.settings.seed,
+                    "round": round_.number,
+                    "campaign_ids": campaign_ids,
+                    # As `key_for` writes a temperature: Python's repr of the float.
+                    "temperatures": [
+                        repr(
+                            float(
+                                round_.campaigns[campaign_id].sampling_temperature(
+                                    round_.temperature_override
+                                )
+                            )
+                        )
+                        for campaign_id in campaign_ids
+                    ],
+                },
             ).to_arrow_table()
 
-    @staticmethod
-    def _temperatures(round_: Round) -> pa.Table:
-        """Each campaign's temperature as `key_for` writes it (Python's repr of the float)."""
-        campaign_ids = list(round_.campaigns)
-        return pa.table(
-            {
-                "campaign_id": pa.array(campaign_ids, pa.string()),
-                "temperature_text": [
-                    repr(
-                        float(round_.campaigns[campaign_id].sampling_temperature(round_.temperature_override))
-                    )
-                    for campaign_id in campaign_ids
-                ],
-            }
+    def _prompt_hashes(self, round_: Round, work: duckdb.DuckDBPyConnection) -> pa.Table:
+        """Each row's prompt hash (`prompt_hash`, in round order), rendered once per distinct context."""
+        columns = ", ".join(("campaign_id", *CONTEXT_COLUMNS))
+        work.register(
+            "numbered_rows",
+            round_.table.select(["campaign_id", *CONTEXT_COLUMNS]).append_column(
+                "position", pa.array(range(len(round_)), pa.int64())
+            ),
         )
+        contexts = work.execute(
+            f"select {columns}, list(position) as positions from numbered_rows group by all"
+        ).to_arrow_table()
+        hashes = pa.array(
+            [prompt_hash(render_prompt(context, self.style)) for context in round_.contexts(contexts)],
+            pa.string(),
+        )
+        positions = contexts.column("positions").combine_chunks()
+        per_row = hashes.take(pc.list_parent_indices(positions))
+        # `positions` flattened is a permutation of the rows: sorting by it puts the hashes in row order.
+        return pa.table({"prompt_hash": per_row.take(pc.sort_indices(pc.list_flatten(positions)))})
 
     def _prompt(self, row: RoundRow, attempt: int, avoid: Sequence[str] = ()) -> tuple[Prompt, int]:
         context = row.context
@@ -138,33 +153,25 @@ def _chat_start(system: str):
     return hashlib.sha256(Prompt.chat_text(system, "").encode("utf-8"))
 
 
-# `seed` and `key_for` for a whole round. The context join is null-safe: segment and offer may be null.
+# `seed` and `key_for` for a whole round: `round_rows` and `prompt_hashes` side by side (positional
+# join: the same row order), in that order.
 _ROUND_KEYS_SQL = """
 with
 
 seeded as (
     select
-        round_rows.position,
-        hashed_contexts.prompt_hash,
-        temperatures.temperature_text,
+        prompt_hashes.prompt_hash,
+        $temperatures[list_position($campaign_ids, round_rows.campaign_id)] as temperature_text,
         ('0x' || left(sha256(concat_ws(
             '|', $seed, round_rows.client_id, round_rows.campaign_id, $round,
             greatest(coalesce(round_rows.first_attempt, 1), 1)
         )), 8))::bigint & 2147483647 as seed
     from round_rows
-    inner join hashed_contexts
-        on round_rows.campaign_id = hashed_contexts.campaign_id
-        and round_rows.first_name is not distinct from hashed_contexts.first_name
-        and round_rows.segment is not distinct from hashed_contexts.segment
-        and round_rows.offer is not distinct from hashed_contexts.offer
-        and round_rows.earlier_messages = hashed_contexts.earlier_messages
-        and round_rows.ideas_to_avoid = hashed_contexts.ideas_to_avoid
-    inner join temperatures on round_rows.campaign_id = temperatures.campaign_id
+    positional join prompt_hashes
 )
 
 select
     sha256(concat_ws('|', $prefix, temperature_text, seed, prompt_hash)) as request_hash,
     prompt_hash
 from seeded
-order by position
 """

@@ -161,10 +161,22 @@ class RunPlan:
         return int(row[0]) if row else 0
 
     def _create_targets(self) -> None:
-        """Every (client, campaign, round) the settings ask for."""
+        """The campaigns the settings ask for, and every (client, campaign, round) of them."""
         settings = self.settings
         only_clients = list(settings.only_client_ids) if settings.only_client_ids else None
         segment = "c.segment" if "segment" in self._work.table("clients_in").columns else "null"
+        self._work.execute(
+            """
+            create temp table generated_campaigns as
+            select campaign_id, instructions, max_characters, temperature
+            from campaigns_in
+            where kind = 'generated'
+                and coalesce(is_active, true)
+                and (cast($campaigns as varchar[]) is null or list_contains($campaigns, campaign_id))
+            """,
+            {"campaigns": _listed(settings.campaigns)},
+        )
+        # Per row only what differs between rows: a campaign's instructions stay in its own table.
         self._work.execute(
             f"""
             create temp table targets as
@@ -173,27 +185,17 @@ class RunPlan:
                 c.first_name,
                 {segment} as segment,
                 k.campaign_id,
-                k.instructions,
-                k.max_characters,
-                k.temperature,
                 cast(r.round as integer) as round,
                 o.offer
             from clients_in as c
-            cross join campaigns_in as k
+            cross join generated_campaigns as k
             cross join range(1, $rounds + 1) as r (round)
             left join offers_in as o
                 on o.client_id = c.client_id and o.campaign_id = k.campaign_id and o.round = r.round
-            where k.kind = 'generated'
-                and coalesce(k.is_active, true)
-                and (cast($campaigns as varchar[]) is null or list_contains($campaigns, k.campaign_id))
-                and (cast($clients as integer[]) is null or list_contains($clients, c.client_id))
+            where (cast($clients as integer[]) is null or list_contains($clients, c.client_id))
                 and nullif(trim(c.first_name), '') is not null
             """,
-            {
-                "rounds": int(settings.rounds),
-                "campaigns": _listed(settings.campaigns),
-                "clients": only_clients,
-            },
+            {"rounds": int(settings.rounds), "clients": only_clients},
         )
 
     def _create_history(self) -> None:
@@ -224,7 +226,7 @@ class RunPlan:
 
     def _campaigns(self) -> dict[str, Campaign]:
         rows = self._work.execute(
-            "select distinct campaign_id, instructions, max_characters, temperature from targets"
+            "select campaign_id, instructions, max_characters, temperature from generated_campaigns"
         ).fetchall()
         return {
             campaign_id: Campaign(campaign_id, instructions or "", max_characters or 160, temperature)

@@ -42,35 +42,37 @@ def replay_decided(
     """Settle the round's rows whose first request has a cached answer decided ok."""
     if not len(round_):
         return Replay(OUTPUT_SCHEMA.empty_table(), [])
-    found, prompt_hashes = _lookup(round_, keys, cache)
-    ok = pc.fill_null(pc.equal(found.column("decision_status"), "ok"), False)
-    if not pc.any(ok).as_py():
-        return Replay(OUTPUT_SCHEMA.empty_table(), list(range(len(round_))))
-    rest = pc.indices_nonzero(pc.invert(ok)).to_pylist()
-    settled = _settled(round_, ok, found.filter(ok), prompt_hashes.filter(ok), (provider, model))
-    # Only a round with rows left to judge needs the settled messages (for the duplicate check).
-    accepted = _accepted(settled, found.filter(ok), pc.indices_nonzero(ok), round_) if rest else {}
-    return Replay(settled, rest, accepted)
-
-
-def _lookup(round_: Round, keys: RequestKeys, cache: ResponseCache) -> tuple[pa.Table, pa.ChunkedArray]:
-    """Every row's cached answer and decision, and its prompt hash."""
     planned = keys.first_requests(round_)
-    found = cache.lookup_planned(planned.select(["request_hash"]), decision_checks(True))
-    return found, planned.column("prompt_hash")
+    accepted = cache.accepted_answers(planned.select(["request_hash"]), decision_checks(True))
+    if not accepted.num_rows:
+        return Replay(OUTPUT_SCHEMA.empty_table(), list(range(len(round_))))
+    positions = accepted.column("position")
+    ok = pc.is_in(pa.array(range(len(round_)), pa.int64()), value_set=positions.combine_chunks())
+    rest = pc.indices_nonzero(pc.invert(ok)).to_pylist()
+    # Every row settled (an unchanged full refresh): the round's own columns, without copying them.
+    rows, prompt_hashes = (
+        (round_.table, planned.column("prompt_hash"))
+        if not rest
+        else (round_.table.take(positions), planned.column("prompt_hash").take(positions))
+    )
+    settled = _settled(round_.number, rows, accepted, prompt_hashes, (provider, model))
+    # Only a round with rows left to judge needs the settled messages (for the duplicate check).
+    return Replay(settled, rest, _accepted(settled, accepted, positions, round_) if rest else {})
 
 
-def _settled(round_: Round, ok, found: pa.Table, prompt_hashes, source: tuple[str, str]) -> pa.Table:
-    """OUTPUT_SCHEMA rows for the round's rows where `ok`, column-wise; `source` is (provider, model)."""
-    rows = round_.table.filter(ok)
+def _settled(
+    number: int, rows: pa.Table, accepted: pa.Table, prompt_hashes, source: tuple[str, str]
+) -> pa.Table:
+    """OUTPUT_SCHEMA rows for round `number`'s `rows` with their accepted answers, column-wise;
+    `source` is (provider, model)."""
     count = rows.num_rows
     provider, model = source
     return pa.table(
         {
             "client_id": rows.column("client_id").cast(pa.int32()),
             "campaign_id": rows.column("campaign_id").cast(pa.string()),
-            "round": pa.repeat(pa.scalar(round_.number, pa.int32()), count),
-            "message": found.column("decision_message"),
+            "round": pa.repeat(pa.scalar(number, pa.int32()), count),
+            "message": accepted.column("message"),
             "status": pa.repeat(pa.scalar("ok"), count),
             "error_reason": pa.nulls(count, pa.string()),
             "provider": pa.repeat(pa.scalar(provider, pa.string()), count),
@@ -78,28 +80,28 @@ def _settled(round_: Round, ok, found: pa.Table, prompt_hashes, source: tuple[st
             "prompt_version": pa.repeat(pa.scalar(PROMPT_VERSION), count),
             "prompt_hash": prompt_hashes,
             "attempts": pc.max_element_wise(rows.column("first_attempt").cast(pa.int32()), 1),
-            "prompt_tokens": pc.fill_null(found.column("prompt_tokens"), 0),
-            "completion_tokens": pc.fill_null(found.column("completion_tokens"), 0),
-            "latency_ms": pc.round(pc.fill_null(found.column("latency_ms"), 0.0), 1),
+            "prompt_tokens": pc.fill_null(accepted.column("prompt_tokens"), 0),
+            "completion_tokens": pc.fill_null(accepted.column("completion_tokens"), 0),
+            "latency_ms": pc.round(pc.fill_null(accepted.column("latency_ms"), 0.0), 1),
             "is_cached": pa.repeat(pa.scalar(True), count),
-            "generated_at": found.column("created_at"),
+            "generated_at": accepted.column("created_at"),
         }
     ).cast(OUTPUT_SCHEMA)
 
 
 def _accepted(
-    settled: pa.Table, found: pa.Table, positions, round_: Round
+    settled: pa.Table, answers: pa.Table, positions, round_: Round
 ) -> dict[str, list[AcceptedMessage]]:
-    accepted: dict[str, list[AcceptedMessage]] = {}
+    by_campaign: dict[str, list[AcceptedMessage]] = {}
     for position, campaign_id, message, normalised, first_name in zip(
         positions.to_pylist(),
         settled.column("campaign_id").to_pylist(),
         settled.column("message").to_pylist(),
-        found.column("decision_normalised").to_pylist(),
+        answers.column("normalised").to_pylist(),
         round_.table.column("first_name").take(positions).to_pylist(),
         strict=True,
     ):
-        accepted.setdefault(campaign_id, []).append(
+        by_campaign.setdefault(campaign_id, []).append(
             AcceptedMessage(position, message, normalised, first_name)
         )
-    return accepted
+    return by_campaign
