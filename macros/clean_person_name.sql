@@ -3,7 +3,9 @@
         element with its content, then every tag, then any stray `<` or `>`), control characters and
         every kind of space (no-break, em, zero-width) made one space, other invisible format
         characters (soft hyphen, bidirectional overrides) removed, a CPF typed into it masked,
-        trimmed; an all-blank result is null. -#}
+        trimmed; an all-blank result is null. A name that is plain already (words of letters, apostrophes,
+        dots and hyphens, one space apart) is what all that would give back: it skips the eight
+        regular expressions, and most names are plain. -#}
     {%- set without_markup -%}
         regexp_replace(
             regexp_replace(
@@ -19,5 +21,9 @@
             '\p{Cf}', '', 'g'
         )
     {%- endset -%}
-    {{ collapse_whitespace(mask_cpf_like_digits(visible)) }}
+    case
+        when regexp_full_match(cast({{ expression }} as varchar), '[\p{L}\p{M}''.-]+( [\p{L}\p{M}''.-]+)*')
+            then cast({{ expression }} as varchar)
+        else {{ collapse_whitespace(mask_cpf_like_digits(visible)) }}
+    end
 {%- endmacro %}

@@ -2,13 +2,15 @@
     problem of its own keeps that problem: duplicates are judged among the otherwise usable rows, so
     every window is split on `len(value_issues) = 0`. -#}
 
-{#- The window columns `client_row_duplicate_issues` reads: how many versions a key has (a version is
-    one combination of `version_columns`), its lines, and the rank of an exact repeat. -#}
+{#- The window columns `client_row_duplicate_issues` reads: whether a key has more than one version (a
+    version is one combination of `version_columns`), its lines, and the rank of an exact repeat. A key
+    has conflicting versions when fewer of its rows share a row's version than share its key: two
+    counts, much cheaper than counting distinct versions. -#}
 {% macro client_row_duplicate_windows(key, version_columns) -%}
     {%- set same_key = key ~ ', len(value_issues) = 0' -%}
     {%- set same_row = ([key] + version_columns) | join(', ') ~ ', len(value_issues) = 0' -%}
-    count(distinct row({{ version_columns | join(', ') }})) over (partition by {{ same_key }}) as version_count,
     count(*) over (partition by {{ same_key }}) as rows_for_key,
+    count(*) over (partition by {{ same_key }}) > count(*) over (partition by {{ same_row }}) as has_conflicting_versions,
     min(line_number) over (partition by {{ same_key }}) as first_line_for_key,
     max(line_number) over (partition by {{ same_key }}) as last_line_for_key,
     row_number() over (partition by {{ same_row }} order by source_file, line_number) as repeat_number,
@@ -20,7 +22,7 @@
 {% macro client_row_duplicate_issues(conflict_issue, repeat_issue) -%}
     case
         when len(value_issues) > 0 then value_issues
-        when version_count > 1 then [{{ conflict_issue }}]
+        when has_conflicting_versions then [{{ conflict_issue }}]
         when repeat_number > 1 then [{{ repeat_issue }}]
         else []
     end

@@ -214,16 +214,18 @@ final as (
         cpf_mask(judged.cpf) as cpf_masked,
         judged.cpf is not null as has_cpf,
         cpf_is_valid(judged.cpf) as is_cpf_valid,
-        shared_cpfs.cpf is not null as is_cpf_shared,
-        list_filter(
-            shared_cpfs.client_ids, other_id -> other_id <> judged.client_id
-        ) as cpf_shared_with_client_ids,
+        -- Only accepted rows share a CPF (a condition here, not in the join: an equi-join is a hash join).
+        shared_cpfs.cpf is not null and len(judged.issues) = 0 as is_cpf_shared,
+        case
+            when len(judged.issues) = 0
+                then list_filter(shared_cpfs.client_ids, other_id -> other_id <> judged.client_id)
+        end as cpf_shared_with_client_ids,
         {{ client_row_acceptance('judged.issues') }},
         '{{ var('client_source') }}' as source_system
 
     from judged
     left join shared_cpfs
-        on judged.cpf = shared_cpfs.cpf and len(judged.issues) = 0
+        on judged.cpf = shared_cpfs.cpf
 
 )
 
