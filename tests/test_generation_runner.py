@@ -10,6 +10,7 @@ import pytest
 
 from python_udfs.errors import GenerationError, TooManyFailures
 from python_udfs.generation import Completion, Settings, generate_missing
+from python_udfs.generation import cache as cache_module
 from python_udfs.generation.keys import RequestKeys
 from python_udfs.generation.planning import RunPlan
 from testkit.llm_server import LLMServer, portuguese_message
@@ -75,12 +76,21 @@ def test_only_client_ids_calls_once(server, connection):
     assert [(r["client_id"], r["round"]) for r in one.to_pylist()] == [(1, 2)]
 
 
-def test_full_refresh_replays_from_the_cache_with_identical_rows(server, connection):
+@pytest.mark.parametrize("chunk_rows", [500_000, 5])
+def test_full_refresh_replays_from_the_cache_with_identical_rows(server, connection, monkeypatch, chunk_rows):
+    """Whether the replay looks a round (12 rows) up in one query or in chunks of 5."""
+    monkeypatch.setattr(cache_module, "_ACCEPTED_CHUNK_ROWS", chunk_rows)
     built = _run(server, connection, rounds=2, campaigns=None)
     assert server.requests == 24
+    # Six answers lose their decisions: the replay settles the rows around them, the runner judges those.
+    connection.execute(
+        "delete from llm_cache.main.decisions where request_hash in "
+        "(select request_hash from llm_cache.main.decisions order by request_hash limit 6)"
+    )
     rebuilt = _run(server, connection, rounds=2, campaigns=None)
     assert server.requests == 24
     assert rebuilt.column("message").to_pylist() == built.column("message").to_pylist()
+    assert rebuilt.column("status").to_pylist() == ["ok"] * 24
     assert all(rebuilt.column("is_cached").to_pylist())
 
 

@@ -43,7 +43,8 @@ def replay_decided(
     if not len(round_):
         return Replay(OUTPUT_SCHEMA.empty_table(), [])
     planned = keys.first_requests(round_)
-    accepted = cache.accepted_answers(planned.select(["request_hash"]), decision_checks(True))
+    checks = decision_checks(True)
+    accepted = cache.accepted_answers(planned.select(["request_hash"]), checks)
     if not accepted.num_rows:
         return Replay(OUTPUT_SCHEMA.empty_table(), list(range(len(round_))))
     positions = accepted.column("position")
@@ -56,8 +57,11 @@ def replay_decided(
         else (round_.table.take(positions), planned.column("prompt_hash").take(positions))
     )
     settled = _settled(round_.number, rows, accepted, prompt_hashes, (provider, model))
-    # Only a round with rows left to judge needs the settled messages (for the duplicate check).
-    return Replay(settled, rest, _accepted(settled, accepted, positions, round_) if rest else {})
+    if not rest:
+        return Replay(settled, rest)
+    # Rows left to judge are checked against the settled messages: their folded forms are needed.
+    folded = cache.accepted_answers(planned.select(["request_hash"]), checks, normalised=True)
+    return Replay(settled, rest, _accepted(settled, folded, positions, round_))
 
 
 def _settled(
