@@ -10,7 +10,7 @@ import duckdb
 
 from python_udfs.errors import DatabaseInUse
 
-__all__ = ["cache_path", "check_database_free", "database_path", "export_dir"]
+__all__ = ["cache_path", "check_database_free", "database_path", "export_dir", "memory_limit"]
 
 
 def database_path() -> Path:
@@ -27,6 +27,24 @@ def export_dir() -> Path:
     """Where the CRM exports are written: `MARKETING_EXPORT_DIR`, else `exports/` beside the database
     file (the export models' `export_location` macro says the same)."""
     return Path(os.environ.get("MARKETING_EXPORT_DIR") or database_path().parent / "exports")
+
+
+_MEMORY_SIZE = re.compile(r"[0-9]+(\.[0-9]+)? ?(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
+
+
+def memory_limit() -> str | None:
+    """DuckDB's memory limit for dbt's connection (`MARKETING_DUCKDB_MEMORY_LIMIT`, e.g. `2GB`), or
+    None for DuckDB's default (80% of the machine's memory). Past it, joins, sorts and aggregates
+    spill to a temporary folder beside the database file."""
+    value = os.environ.get("MARKETING_DUCKDB_MEMORY_LIMIT", "").strip()
+    if not value:
+        return None
+    if not _MEMORY_SIZE.fullmatch(value):
+        raise ValueError(
+            f"MARKETING_DUCKDB_MEMORY_LIMIT={value!r} is not a size: "
+            "write a number and a unit, e.g. 2GB or 1500MB"
+        )
+    return value
 
 
 def check_database_free(path: Path) -> None:

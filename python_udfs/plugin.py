@@ -9,7 +9,7 @@ from dbt_common.exceptions import DbtRuntimeError
 
 from python_udfs.client_files.text import register_text_functions
 from python_udfs.cpf import register_cpf_macros
-from python_udfs.database import check_database_free, export_dir
+from python_udfs.database import check_database_free, export_dir, memory_limit
 from python_udfs.errors import DatabaseInUse
 from python_udfs.generation.udf import register_generate_text
 
@@ -35,6 +35,12 @@ class Plugin(BasePlugin):
             raise DbtRuntimeError(str(error)) from None  # dbt prints its own errors without a traceback
 
     def configure_connection(self, conn):
+        try:
+            limit = memory_limit()
+        except ValueError as error:
+            raise DbtRuntimeError(str(error)) from None
+        if limit:
+            conn.execute(f"set memory_limit = '{limit}'")
         register_cpf_macros(conn)
         register_text_functions(conn)
         register_generate_text(conn)
