@@ -30,7 +30,7 @@ test: lint pytest dbt-test docs-check
 
 # The edit-run loop: lint and the tests that need no dbt build, model or server.
 test-fast: lint
-	$(BIN)/pytest -q -m "not slow"
+	$(BIN)/pytest -q -n 2 -m "not slow"
 
 TEST_DB := MARKETING_DUCKDB_PATH=target/test-db/marketing.duckdb MARKETING_CACHE_PATH=target/test-db/llm_cache.duckdb
 
@@ -49,8 +49,11 @@ lint: install
 	$(BIN)/sqlfluff lint models tests/dbt
 	$(BIN)/mypy python_udfs
 
+# Two workers (pytest-xdist; tests/conftest.py says which tests stay together), then, by themselves,
+# the tests of the embedded model, which slows many times over when anything else runs.
 pytest: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadgroup -m "not alone"
+	$(BIN)/pytest -q -m alone
 
 clean:
 	rm -rf target logs data/marketing.duckdb data/marketing.duckdb.wal

@@ -1,7 +1,16 @@
 """Fixtures shared by several test files: a loopback model server, and one whole pipeline run that
-the tests which only read its results share (one build for the session instead of one per file)."""
+the tests which only read its results share (one build for the session instead of one per file).
+
+Also how the tests share out under pytest-xdist (`make pytest` runs them on two workers): the tests
+of one shared build go to one worker, and the timing-sensitive ones to one worker, one at a time.
+"""
 
 from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +25,84 @@ from tests.reliability_support import (
     run_pipeline,
     write_clients,
 )
+
+# Module- or session-scoped fixtures that run a whole build or generation run for the tests that only
+# read its results. Under xdist every worker would run its own copy: their tests go to one worker.
+SHARED_RUNS = (
+    "shared_pipeline_run",
+    "review_run",
+    "hostile_run",
+    "faulty_runs",
+    "dbt_runs",
+    "offers",
+    "broken_build",
+)
+
+
+def pytest_itemcollected(item):
+    if item.get_closest_marker("timing_sensitive"):
+        item.add_marker(pytest.mark.xdist_group("timing_sensitive"))
+        return
+    shared = [name for name in SHARED_RUNS if name in getattr(item, "fixturenames", ())]
+    if shared:
+        item.add_marker(pytest.mark.xdist_group(shared[0]))
+
+
+# xdist's own `--dist loadgroup` passes each test's group to the scheduler in a suffix of its node id,
+# which pytest 9 no longer lets it change (pytest-xdist#1386): every test is then scheduled alone and
+# each worker pays for the shared builds. Here each worker writes {node id: group} to a file the
+# scheduler reads once every worker has collected.
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    node.workerinput["xdist_groups_dir"] = str(_groups_dir(node.config))
+
+
+def pytest_collection_modifyitems(config, items):
+    directory = getattr(config, "workerinput", {}).get("xdist_groups_dir")
+    if directory:
+        groups = {
+            item.nodeid: "_".join(sorted(str(mark.args[0]) for mark in item.iter_markers("xdist_group")))
+            for item in items
+            if item.get_closest_marker("xdist_group")
+        }
+        path = Path(directory) / f"{config.workerinput['workerid']}.json"
+        path.write_text(json.dumps(groups), encoding="utf-8")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    directory = _groups_dir(config)
+
+    class MarkedGroupScheduling(LoadScopeScheduling):
+        """Tests of one xdist_group on one worker, one after the other; any other test on its own."""
+
+        groups: dict[str, str] | None = None
+
+        def _split_scope(self, nodeid: str) -> str:
+            if self.groups is None:
+                self.groups = {}
+                for path in directory.glob("*.json"):
+                    self.groups.update(json.loads(path.read_text(encoding="utf-8")))
+            return self.groups.get(nodeid, nodeid)
+
+    return MarkedGroupScheduling(config, log)
+
+
+def pytest_unconfigure(config):
+    if hasattr(config, "_xdist_groups_dir"):
+        shutil.rmtree(config._xdist_groups_dir, ignore_errors=True)
+
+
+def _groups_dir(config) -> Path:
+    if not hasattr(config, "_xdist_groups_dir"):
+        config._xdist_groups_dir = Path(tempfile.mkdtemp(prefix="xdist-groups-"))
+    return config._xdist_groups_dir
 
 
 @pytest.fixture

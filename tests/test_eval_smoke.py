@@ -84,6 +84,7 @@ def test_the_report_keeps_what_is_written_outside_its_markers(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.alone
 def test_a_handful_of_clients_through_the_pipeline_follow_its_rules(tmp_path):
     result = run_pipeline(tmp_path, client_ids=(1001, 1002, 1005, 1009))
     assert result["messages"] == 8 and result["providers"] == ["local"]

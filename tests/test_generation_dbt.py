@@ -93,6 +93,7 @@ def test_build_reruns_rounds_and_one_client(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timing_sensitive
 def test_a_killed_build_resumes_with_only_the_unanswered_rows(tmp_path):
     with LLMServer(latency_ms=300, concurrency=1) as server:
         env = _env(tmp_path, server, MARKETING_MAX_CONCURRENCY="1")

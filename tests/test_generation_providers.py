@@ -145,6 +145,7 @@ def llama_server():
 
 
 @pytest.mark.slow
+@pytest.mark.alone
 def test_openai_provider_end_to_end_against_llama_cpp_server(llama_server, tmp_path, monkeypatch):
     """Real HTTP, real model, real cache: two clients, then a re-run that calls nothing.
 

@@ -31,7 +31,8 @@ from tests.generation_support import cache_connection, campaigns
 ray = pytest.importorskip("ray")
 psutil = pytest.importorskip("psutil")
 
-pytestmark = pytest.mark.slow
+# The cluster takes both cores, and two tests kill a process at a chosen request: one at a time.
+pytestmark = [pytest.mark.slow, pytest.mark.timing_sensitive]
 
 CLIENTS = 240
 ACTORS = 4

@@ -30,8 +30,9 @@ from tests.reliability_support import (
     write_clients,
 )
 
-# Whole dbt builds, subprocesses or loopback servers: outside the fast lane.
-pytestmark = pytest.mark.slow
+# Whole dbt builds, subprocesses or loopback servers: outside the fast lane. Each stops a run after a
+# number of answers: one at a time under xdist.
+pytestmark = [pytest.mark.slow, pytest.mark.timing_sensitive]
 
 CLIENTS = 20
 STOP_AFTER_ANSWERS = 12
