@@ -9,6 +9,8 @@ re-run makes zero calls, and 1% new clients make exactly one call per new client
 from __future__ import annotations
 
 import json
+import os
+import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -16,6 +18,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from bench.measure import run_measured
 from bench.prefill import campaigns_table, prefill_cache
 from bench.profile import PHASES, PhaseTimer
 from bench.run import (
@@ -57,13 +60,15 @@ def test_cached_build_and_reruns_call_the_model_only_for_new_clients(tmp_path: P
     dbt_build(tmp_path, imports, database, cache, server)
     assert server.requests - before == 0, "a fully cached build called the model"
 
+    # The re-runs count model calls: the data tests passed on the first build, and only the models run.
+    models_only = ("build", "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test")
     before = server.requests
-    dbt_build(tmp_path, imports, database, cache, server)
+    dbt_build(tmp_path, imports, database, cache, server, *models_only)
     assert server.requests - before == 0, "an unchanged re-run called the model"
 
     generate(imports, NEW_CLIENTS, first_id=CLIENTS + 1, suffix="_new")
     before = server.requests
-    dbt_build(tmp_path, imports, database, cache, server)
+    dbt_build(tmp_path, imports, database, cache, server, *models_only)
     assert server.requests - before == NEW_CLIENTS * campaigns
 
     with duckdb.connect(str(database), read_only=True) as connection:
@@ -121,3 +126,24 @@ def test_the_phases_and_the_rest_add_up_to_the_run_and_the_patches_are_undone(tm
     assert breakdown["http"] > 0 and breakdown["planning"] > 0
     assert sum(breakdown.values()) == pytest.approx(wall, abs=0.01)
     assert Executor.__dict__["_store"] is original_store
+
+
+def test_a_command_s_peak_memory_is_its_own_not_the_benchmark_s():
+    """A forked child inherits its parent's high-water mark: a small command run by a big benchmark
+    must not report the benchmark's memory, and a big one (holding it past a polling interval) must
+    report its own."""
+    held = bytearray(400 * 2**20)  # the benchmark after a big prefill
+    held[::4096] = b"x" * len(held[::4096])  # touch every page: resident, not just reserved
+    small = run_measured([sys.executable, "-c", "pass"], env=dict(os.environ), cwd=Path.cwd())
+    big = run_measured(
+        [
+            sys.executable,
+            "-c",
+            "import time; b = bytearray(300 * 2**20); b[::4096] = b'x' * len(b[::4096]); time.sleep(0.5)",
+        ],
+        env=dict(os.environ),
+        cwd=Path.cwd(),
+    )
+    del held
+    assert small.peak_rss_mb < 100
+    assert 300 < big.peak_rss_mb < 400
