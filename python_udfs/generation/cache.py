@@ -130,16 +130,21 @@ def _insert_arrow(cursor, table_name: str, rows: pa.Table) -> None:
         cursor.unregister(view)
 
 
-# The newest answer of each planned key and its newest decision, by aggregates (`arg_max`): a
-# window (`qualify row_number() ...`) or a join back on the newest timestamp took 2 to 4 times as long
-# on two million keys.
-_LOOKUP_PLANNED = f"""
+def _newest(*, text: bool, normalised: bool) -> str:
+    """The CTEs both lookups start with: `planned` (the registered `{view}`), `found` (each planned
+    key's newest answer) and `decided` (each answer's newest decision under `$checks`), with the
+    answer's text and the folded message only when asked.
+
+    Aggregates (`arg_max`), not a window (`qualify row_number() ...`) or a join back on the newest
+    timestamp: those took 2 to 4 times as long on two million keys.
+    """
+    return f"""
     with
     planned as (select * from {{view}}),
     found as (
         select
             r.request_hash,
-            arg_max(r.text, r.created_at) as text,
+            {"arg_max(r.text, r.created_at) as text," if text else ""}
             arg_max(r.prompt_tokens, r.created_at) as prompt_tokens,
             arg_max(r.completion_tokens, r.created_at) as completion_tokens,
             arg_max(r.latency_ms, r.created_at) as latency_ms,
@@ -154,13 +159,19 @@ _LOOKUP_PLANNED = f"""
             d.answer_created_at,
             arg_max(d.status, d.decided_at) as status,
             arg_max(d.reason, d.decided_at) as reason,
-            arg_max(d.message, d.decided_at) as message,
-            arg_max(d.normalised, d.decided_at) as normalised
+            arg_max(d.message, d.decided_at) as message
+            {", arg_max(d.normalised, d.decided_at) as normalised" if normalised else ""}
         from {CATALOG}.main.decisions as d
         semi join planned as p on d.request_hash = p.request_hash
         where d.checks = $checks
         group by d.request_hash, d.answer_created_at
     )
+    """
+
+
+_LOOKUP_PLANNED = (
+    _newest(text=True, normalised=True)
+    + """
     select
         planned.* exclude (_row),
         -- A decided answer's text is not needed again: its decision holds the message.
@@ -178,46 +189,21 @@ _LOOKUP_PLANNED = f"""
         and decided.answer_created_at = found.created_at
     order by planned._row
 """
-
+)
 
 # The replay's lookup: only what settles a row (an answer whose newest decision is ok), without the
-# answers' texts, so a million-row round holds no text it will not use. `{normalised}` adds the
-# folded message (for a round with rows left to judge).
-_ACCEPTED = f"""
-    with
-    planned as (select * from {{view}}),
-    latest as (
-        select
-            r.request_hash,
-            arg_max(r.prompt_tokens, r.created_at) as prompt_tokens,
-            arg_max(r.completion_tokens, r.created_at) as completion_tokens,
-            arg_max(r.latency_ms, r.created_at) as latency_ms,
-            max(r.created_at) as created_at
-        from {CATALOG}.main.responses as r
-        semi join planned as p on r.request_hash = p.request_hash
-        group by r.request_hash
-    ),
-    accepted as (
-        select
-            d.request_hash,
-            d.answer_created_at,
-            arg_max(d.message, d.decided_at) as message
-            {{normalised}}
-        from {CATALOG}.main.decisions as d
-        semi join planned as p on d.request_hash = p.request_hash
-        where d.checks = $checks
-        group by d.request_hash, d.answer_created_at
-        having arg_max(d.status, d.decided_at) = 'ok'
-    )
+# answers' texts, so a million-row round holds no text it will not use.
+_ACCEPTED_SELECT = """
     select
         planned._row as position,
-        accepted.* exclude (request_hash, answer_created_at),
-        latest.prompt_tokens, latest.completion_tokens, latest.latency_ms, latest.created_at
+        decided.* exclude (request_hash, answer_created_at, status, reason),
+        found.prompt_tokens, found.completion_tokens, found.latency_ms, found.created_at
     from planned
-    inner join latest on planned.request_hash = latest.request_hash
-    inner join accepted
-        on accepted.request_hash = latest.request_hash
-        and accepted.answer_created_at = latest.created_at
+    inner join found on planned.request_hash = found.request_hash
+    inner join decided
+        on decided.request_hash = found.request_hash
+        and decided.answer_created_at = found.created_at
+    where decided.status = 'ok'
     order by planned._row
 """
 
@@ -266,9 +252,7 @@ class ResponseCache:
         One set-based query per chunk of rows: its hash tables hold a chunk's answers, not the
         whole round's (measured on 2M rows in one query: 2.7 GB more).
         """
-        sql = _ACCEPTED.replace(
-            "{normalised}", ", arg_max(d.normalised, d.decided_at) as normalised" if normalised else ""
-        )
+        sql = _newest(text=False, normalised=normalised) + _ACCEPTED_SELECT
         parts = []
         for start in range(0, planned.num_rows, _ACCEPTED_CHUNK_ROWS):
             part = self._query_planned(sql, planned.slice(start, _ACCEPTED_CHUNK_ROWS), checks)
