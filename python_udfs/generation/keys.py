@@ -78,28 +78,19 @@ class RequestKeys:
     def first_requests(self, round_: Round) -> pa.Table:
         """`request_hash` and `prompt_hash` of every row of `round_` at its first attempt in this
         run, in round order: the keys `plan` gives, planned set-wise."""
+        temperatures = round_.temperatures()
         with duckdb.connect() as work:
             work.register("round_rows", round_.table)
             work.register("prompt_hashes", self._prompt_hashes(round_, work))
-            campaign_ids = list(round_.campaigns)
             return work.execute(
                 _ROUND_KEYS_SQL,
                 {
                     "prefix": self._prefix,
                     "seed": self.settings.seed,
                     "round": round_.number,
-                    "campaign_ids": campaign_ids,
+                    "campaign_ids": list(temperatures),
                     # As `key_for` writes a temperature: Python's repr of the float.
-                    "temperatures": [
-                        repr(
-                            float(
-                                round_.campaigns[campaign_id].sampling_temperature(
-                                    round_.temperature_override
-                                )
-                            )
-                        )
-                        for campaign_id in campaign_ids
-                    ],
+                    "temperatures": [repr(float(value)) for value in temperatures.values()],
                 },
             ).to_arrow_table()
 
@@ -153,8 +144,8 @@ def _chat_start(system: str):
     return hashlib.sha256(Prompt.chat_text(system, "").encode("utf-8"))
 
 
-# `seed` and `key_for` for a whole round: `round_rows` and `prompt_hashes` side by side (positional
-# join: the same row order), in that order.
+# `seed` and `key_for` for a whole round. `round_rows` and `prompt_hashes` are both in round order:
+# a positional join pairs them, and the result keeps that order.
 _ROUND_KEYS_SQL = """
 with
 

@@ -56,16 +56,20 @@ class Round:
     def __len__(self) -> int:
         return self.table.num_rows
 
+    def temperatures(self) -> dict[str, float]:
+        """Each campaign's sampling temperature in this round (the `temperature` setting, if set)."""
+        return {
+            campaign_id: campaign.sampling_temperature(self.temperature_override)
+            for campaign_id, campaign in self.campaigns.items()
+        }
+
     def rows_at(self, positions: list[int]) -> list[RoundRow]:
         """The records of the rows at `positions`."""
         return self._records(self.table.take(pa.array(positions, pa.int64())), positions)
 
     def _records(self, table: pa.Table, positions) -> list[RoundRow]:
         columns = {name: _python_values(table.column(name)) for name in table.column_names}
-        temperatures = {
-            campaign_id: campaign.sampling_temperature(self.temperature_override)
-            for campaign_id, campaign in self.campaigns.items()
-        }
+        temperatures = self.temperatures()
         return [
             RoundRow(
                 context=context,

@@ -1,7 +1,7 @@
 """A round's cached rows settled in bulk: the rows whose first request has an answer decided ok.
 
 Each round starts here. Every row's first request is keyed set-wise (`RequestKeys.first_requests`:
-the keys the per-job runner plans one at a time) and looked up in one query; rows whose cached
+the keys the per-job runner plans one at a time) and looked up in bulk; rows whose cached
 answer was already decided ok are settled column-wise in arrow, without validating them again.
 Only the rest (new rows, rows whose answer was rejected or never decided) go to the `Generator`.
 """
