@@ -24,7 +24,8 @@ import pytest
 from python_udfs.generation import Settings, generate_missing
 from python_udfs.generation.engines.ray_engine import RayEngine
 from python_udfs.generation.execution import build_engine
-from python_udfs.generation.providers import build_provider
+from python_udfs.generation.providers import Completion, CompletionRequest, Prompt, build_provider
+from python_udfs.generation.records import Call
 from testkit.llm_server import DISTINCT_MESSAGES, LLMServer
 from tests.generation_support import cache_connection, campaigns
 
@@ -97,13 +98,13 @@ run(sys.argv[2], "ray", Path(sys.argv[3]))
 
 
 def _actors_left() -> int:
-    return sum("MapWorker" in " ".join(p.info["cmdline"] or ()) for p in psutil.process_iter(["cmdline"]))
+    return sum("ProviderActor" in " ".join(p.info["cmdline"] or ()) for p in psutil.process_iter(["cmdline"]))
 
 
 def _kill_sender(client_port: int) -> list[int]:
     """Kill the Ray actor process whose connection uses `client_port`; its pid, or [] if none."""
     for process in psutil.process_iter(["pid", "cmdline"]):
-        if "MapWorker" not in " ".join(process.info["cmdline"] or ()):
+        if "ProviderActor" not in " ".join(process.info["cmdline"] or ()):
             continue
         try:
             ports = {connection.laddr.port for connection in process.net_connections(kind="tcp")}
@@ -185,6 +186,38 @@ def test_the_setting_selects_the_ray_engine(ray_cluster):
     assert (engine.actors, engine.concurrency) == (3, 9)
     with pytest.raises(ValueError, match=r"engine must be one of .*ray"):
         Settings(engine="spark")
+
+
+def test_the_actors_start_once_and_answer_every_wave(ray_cluster, tmp_path):
+    built_in = tmp_path / "providers_built_in"
+
+    def provider_noting_its_process():
+        with built_in.open("a") as log:
+            log.write(f"{os.getpid()}\n")
+        return build_provider(settings)
+
+    with ContentAddressedServer(latency_ms=5, concurrency=16) as server:
+        settings = settings_for(server, "ray")
+        engine = RayEngine(
+            settings, build_provider(settings), actors=2, provider_factory=provider_noting_its_process
+        )
+        try:
+            # A first wave, then a regeneration wave smaller than one batch.
+            waves = [range(40), range(40, 43)]
+            answered = [list(engine.run(_calls(tags))) for tags in waves]
+        finally:
+            engine.close()
+    assert [sorted(result.call.tag for result in wave) for wave in answered] == [list(tags) for tags in waves]
+    assert all(isinstance(result.answer, Completion) for wave in answered for result in wave)
+    assert server.requests == 43
+    # One provider per actor, built when the engine started; the second wave started no process.
+    processes = built_in.read_text().split()
+    assert len(processes) == len(set(processes)) == 2
+
+
+def _calls(tags: range) -> list[Call]:
+    prompt = Prompt(system="Write one line.", user="Ana, basico")
+    return [Call(tag, CompletionRequest(prompt, 0.7, 60, tag), key=str(tag), prompt_hash="") for tag in tags]
 
 
 def test_ray_gives_the_in_process_outputs_and_a_rerun_calls_nothing(ray_cluster, reference, tmp_path):

@@ -1,17 +1,20 @@
-"""Model calls on a Ray cluster: the calls become a Ray Dataset, a pool of actors answers them.
+"""Model calls on a Ray cluster: the calls go out as arrow blocks to a pool of Ray actors.
 
 `generation_engine: ray` selects it. Only what the engine protocol covers moves to Ray: the calls a
-wave still needs (already planned, cache misses only) go out as arrow blocks, each actor of a
-`map_batches` actor pool builds the configured provider once (an HTTP client for a vLLM fleet or
-any OpenAI-compatible endpoint, or the embedded llama.cpp model, loaded once per actor) and answers
-a batch with its share of the calls in flight (through the in-process engine `auto` picks: asyncio
-for HTTP providers), and the answers stream back to the driver with `iter_batches` as each batch
-finishes. Caching, validation, regeneration and the ledger stay on the driver
-(`execution.Executor`, `generator`): the driver alone writes the cache, so DuckDB's one writer
-process per file holds, and a crash loses only the calls in flight, as with the thread engine.
+wave still needs (already planned, cache misses only) go out as arrow blocks to a pool of stateful
+actors. Each actor builds the configured provider once (an HTTP client for a vLLM fleet or any
+OpenAI-compatible endpoint, or the embedded llama.cpp model, loaded once per actor) and answers a
+block with its share of the calls in flight (through the in-process engine `auto` picks: asyncio
+for HTTP providers); the answers stream back to the driver as each block finishes. Caching,
+validation, regeneration and the ledger stay on the driver (`execution.Executor`, `generator`): the
+driver alone writes the cache, so DuckDB's one writer process per file holds, and a crash loses
+only the calls in flight, as with the thread engine.
 
-Ray Data restarts an actor that dies (a killed worker, a lost node) and runs its batch again on
-the new one: the calls of that batch are sent twice, answered once. `ray.init` joins the cluster
+The pool is Ray Core actors started with the engine and kept for every wave, not a Ray Data
+`map_batches` pool: Ray Data builds a new pool for each dataset, and each wave (a regeneration wave
+of three calls too) paid 5 to 8 s of actor start-up on a 2-core machine. Ray restarts an actor
+that dies (a killed worker, a lost node) and runs its unfinished blocks again on the new one: the
+calls of the block it was answering are sent twice, answered once. `ray.init` joins the cluster
 `RAY_ADDRESS` names, else starts a local one on this machine's cores.
 """
 
@@ -29,11 +32,13 @@ from python_udfs.generation.providers import Completion, CompletionRequest, Prom
 from python_udfs.generation.records import Call, CallResult
 from python_udfs.generation.settings import Settings
 
-__all__ = ["RayEngine"]
+__all__ = ["ProviderActor", "RayEngine"]
 
-# Batches an actor answers per round trip are this many times its calls in flight: big enough that
+# Blocks an actor answers per round trip are this many times its calls in flight: big enough that
 # Ray's per-batch cost stays small beside 50 ms calls, small enough that answers stream back often.
 _BATCH_PER_THREAD = 4
+# Blocks handed to an actor at once: one it answers, one queued behind it.
+_BATCHES_PER_ACTOR = 2
 # An actor making HTTP calls mostly waits: it reserves a quarter of a CPU, so a 2-core laptop runs
 # four. An actor running the model in process reserves a whole one (llama.cpp keeps it busy).
 _HTTP_ACTOR_CPUS = 0.25
@@ -82,7 +87,10 @@ class RayEngine:
         actors: int | None = None,
         provider_factory: Callable[[], Provider] | None = None,
     ) -> None:
-        self.actors = max(1, actors or settings.ray_actors)
+        self._started_ray = _start_ray()
+        http = provider.request_counter is not None
+        actor_cpus = _HTTP_ACTOR_CPUS if http else _MODEL_ACTOR_CPUS
+        self.actors = _actors_that_fit(max(1, actors or settings.ray_actors), actor_cpus)
         # Each actor has a provider of its own: an in-process model caps each one, not the pool.
         if provider.max_parallel is not None:
             self._threads = provider.max_parallel
@@ -90,71 +98,99 @@ class RayEngine:
             self._threads = max(1, -(-settings.max_concurrency // self.actors))
         self.concurrency = self._threads * self.actors
         self._batch_size = self._threads * _BATCH_PER_THREAD
-        self._actor_cpus = _HTTP_ACTOR_CPUS if provider.request_counter is not None else _MODEL_ACTOR_CPUS
         rate = settings.requests_per_minute
         # What each actor runs: the in-process engine `auto` picks, with the actor's share of the
         # calls in flight and of the request rate.
-        self._actor_settings = dataclasses.replace(
+        actor_settings = dataclasses.replace(
             settings,
             engine="auto",
             max_concurrency=self._threads,
             requests_per_minute=max(1, rate // self.actors) if rate else None,
         )
-        self._provider_factory = provider_factory or functools.partial(build_provider, settings)
-        self._started_ray = _start_ray()
+        factory = provider_factory or functools.partial(build_provider, settings)
+        # Started now, so their processes boot while the driver plans the first wave; they live
+        # until `close`, so a regeneration wave pays no start-up. Ray restarts an actor that dies
+        # and runs its unfinished batches again on the new one.
+        remote = _remote_actor_class().options(num_cpus=actor_cpus, max_restarts=-1, max_task_retries=-1)
+        self._pool = [remote.remote(factory, actor_settings) for _ in range(self.actors)]
 
     def run(self, calls: Iterable[Call]) -> Iterator[CallResult]:
-        import ray.data
+        import ray
 
         by_tag = {call.tag: call for call in calls}
         if not by_tag:
             return
-        blocks = _call_blocks(list(by_tag.values()), self._batch_size)
-        answered = ray.data.from_arrow(blocks).map_batches(
-            _ProviderActor,
-            fn_constructor_args=(self._provider_factory, self._actor_settings),
-            batch_size=self._batch_size,
-            batch_format="pyarrow",
-            # A regeneration wave of a few calls starts only the actors it can keep busy.
-            compute=ray.data.ActorPoolStrategy(size=min(self.actors, len(blocks))),
-            num_cpus=self._actor_cpus,
-        )
-        # Blocks come back as each finishes, in any order: the caller caches each answer on arrival.
-        for batch in answered.iter_batches(batch_size=None, batch_format="pyarrow"):
-            yield from _call_results(batch, by_tag)
+        # A small wave (a regeneration) is spread over every actor rather than handed to one.
+        size = min(self._batch_size, -(-len(by_tag) // self.actors))
+        blocks = iter(_call_blocks(list(by_tag.values()), size))
+        pending: dict[ray.ObjectRef, object] = {}
+
+        def hand_next_block(actor) -> None:
+            block = next(blocks, None)
+            if block is not None:
+                pending[actor.answer.remote(block)] = actor
+
+        # Each actor holds a batch to answer and one queued behind it: it never waits on the driver.
+        for actor in self._pool * _BATCHES_PER_ACTOR:
+            hand_next_block(actor)
+        try:
+            while pending:
+                (done,), _ = ray.wait(list(pending), num_returns=1)
+                hand_next_block(pending.pop(done))
+                # Batches come back as each finishes, in any order: the caller caches each answer.
+                yield from _call_results(ray.get(done), by_tag)
+        finally:
+            # A caller that stops early (a failed run) leaves no batch queued on the actors.
+            for ref in pending:
+                ray.cancel(ref)
 
     def close(self, cancel: bool = False) -> None:
-        # Calls still queued stop with the dataset's iterator; a cluster this engine started goes too.
-        if self._started_ray:
-            import ray
+        import ray
 
+        for actor in self._pool:
+            ray.kill(actor)
+        self._pool = []
+        # A cluster this engine started goes too.
+        if self._started_ray:
             ray.shutdown()
             self._started_ray = False
 
 
-class _ProviderActor:
+class ProviderActor:
     """One actor of the pool: its provider is built once, then answers batch after batch."""
 
     def __init__(self, provider_factory: Callable[[], Provider], settings: Settings) -> None:
         # The in-process engine makes the calls: the same error handling and request counting.
         self._engine = build_engine(settings, provider_factory())
 
-    def __call__(self, batch: pa.Table) -> pa.Table:
+    def answer(self, batch: pa.Table) -> pa.Table:
         return _results_table(list(self._engine.run(_calls(batch))))
+
+
+@functools.cache
+def _remote_actor_class():
+    import ray
+
+    return ray.remote(ProviderActor)
 
 
 def _start_ray() -> bool:
     """Join or start a cluster unless this process already has one; True when it started one."""
     import ray
-    import ray.data
 
-    context = ray.data.DataContext.get_current()
-    context.enable_progress_bars = False
-    context.print_on_execution_start = False
     if ray.is_initialized():
         return False
     ray.init(include_dashboard=False, log_to_driver=False)
     return True
+
+
+def _actors_that_fit(wanted: int, actor_cpus: float) -> int:
+    """At most as many actors as the cluster's CPUs hold: an actor that cannot be placed would
+    leave its batches waiting for ever."""
+    import ray
+
+    cpus = ray.cluster_resources().get("CPU", 1.0)
+    return max(1, min(wanted, int(cpus / actor_cpus)))
 
 
 def _call_blocks(calls: list[Call], size: int) -> list[pa.Table]:

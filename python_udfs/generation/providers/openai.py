@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import aiohttp
-import openai
 from tenacity import AsyncRetrying, retry_if_exception
 
 from python_udfs.errors import GenerationError, ProviderUnavailable, RateLimited
@@ -41,8 +40,8 @@ class OpenAIProvider:
 
     def __init__(self, model: str, base_url: str | None, timeout: float, max_retries: int) -> None:
         self.model = model
-        # The key comes from the environment only, and lives only in the SDK client and the header
-        # the async session sends (never in a log line or an error message).
+        # The key comes from the environment only, and lives only in the SDK client's arguments and
+        # the header the async session sends (never in a log line or an error message).
         api_key = os.environ.get("OPENAI_API_KEY")
         if not api_key:
             if base_url is None:
@@ -58,21 +57,30 @@ class OpenAIProvider:
         # records the retries (`http_retries`) beside the calls.
         self.request_counter = RequestCounter()
         self.async_request_counter = AsyncRequestCounter()
-        self._client = openai.OpenAI(
-            api_key=api_key,
-            base_url=base_url,
-            timeout=timeout,
-            max_retries=max_retries,
-            http_client=openai.DefaultHttpxClient(
-                timeout=timeout, event_hooks={"request": [self.request_counter]}
-            ),
-        )
+        self._client_arguments = {
+            "api_key": api_key,
+            "base_url": base_url,
+            "timeout": timeout,
+            "max_retries": max_retries,
+        }
         self._async_headers = {"Authorization": f"Bearer {api_key}"}
         self._timeout = timeout
         self._completions_url = f"{(base_url or 'https://api.openai.com/v1').rstrip('/')}/chat/completions"
         self._async_retry = retry_policy(max_retries) | {"retry": retry_if_exception(_worth_retrying)}
         # Made on first use, inside the event loop that will use its connections.
         self._session: aiohttp.ClientSession | None = None
+
+    @functools.cached_property
+    def _client(self):
+        """The SDK's client, made on the first blocking call: the async path (the default engine,
+        and every Ray actor) never needs it, and importing the SDK costs half a second a process."""
+        import openai
+
+        timeout = self._client_arguments["timeout"]
+        http_client = openai.DefaultHttpxClient(
+            timeout=timeout, event_hooks={"request": [self.request_counter]}
+        )
+        return openai.OpenAI(**self._client_arguments, http_client=http_client)
 
     def complete(self, request: CompletionRequest) -> Completion:
         started = time.perf_counter()
@@ -178,6 +186,8 @@ def _worth_retrying(error: BaseException) -> bool:
 @contextmanager
 def _translated_errors() -> Iterator[None]:
     """The SDK's exceptions as the project's errors."""
+    import openai
+
     try:
         yield
     except openai.RateLimitError as error:
