@@ -90,7 +90,11 @@ class RayEngine:
         self._started_ray = _start_ray()
         http = provider.request_counter is not None
         actor_cpus = _HTTP_ACTOR_CPUS if http else _MODEL_ACTOR_CPUS
-        self.actors = _actors_that_fit(max(1, actors or settings.ray_actors), actor_cpus)
+        self.actors = max(1, actors or settings.ray_actors)
+        if self._started_ray:
+            # A local cluster cannot grow: an actor it cannot place would leave its blocks waiting
+            # for ever. A cluster joined by address may autoscale: it gets what was asked.
+            self.actors = _actors_that_fit(self.actors, actor_cpus)
         # Each actor has a provider of its own: an in-process model caps each one, not the pool.
         if provider.max_parallel is not None:
             self._threads = provider.max_parallel
@@ -147,8 +151,9 @@ class RayEngine:
     def close(self, cancel: bool = False) -> None:
         import ray
 
-        for actor in self._pool:
-            ray.kill(actor)
+        if ray.is_initialized():
+            for actor in self._pool:
+                ray.kill(actor)
         self._pool = []
         # A cluster this engine started goes too.
         if self._started_ray:
@@ -185,8 +190,7 @@ def _start_ray() -> bool:
 
 
 def _actors_that_fit(wanted: int, actor_cpus: float) -> int:
-    """At most as many actors as the cluster's CPUs hold: an actor that cannot be placed would
-    leave its batches waiting for ever."""
+    """At most as many actors as the cluster's CPUs hold."""
     import ray
 
     cpus = ray.cluster_resources().get("CPU", 1.0)
