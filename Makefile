@@ -10,7 +10,7 @@ export DBT_PROFILES_DIR := $(CURDIR)
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: install run test test-fast dbt-test docs-check lint pytest bench bench-ray clean
+.PHONY: install run test test-fast dbt-test docs-check lint pytest bench bench-ray bench-data-side clean
 
 install: $(VENV)/.installed
 
@@ -46,7 +46,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	# Macros are Jinja definitions the dbt templater cannot render on their own: it lints what uses them.
-	$(BIN)/sqlfluff lint models tests/dbt
+	$(BIN)/sqlfluff lint --processes 0 models tests/dbt
 	$(BIN)/mypy python_udfs
 
 # Two workers (pytest-xdist; tests/conftest.py says which tests stay together), then, by themselves,
@@ -69,6 +69,11 @@ bench: install
 # writes bench/results/ray_scaling.json (docs/SCALING.md quotes it).
 bench-ray: install
 	$(BIN)/python -m bench.ray_scaling
+
+# Not part of the tests: the shaping models alone (no model, no cache) at 1M and 10M clients; writes
+# bench/results/data_side.json (docs/SCALING.md quotes it). About 15 minutes.
+bench-data-side: install
+	$(BIN)/python -m bench.data_side
 
 # Not part of the tests: the quality benchmark on the embedded model; writes docs/QUALITY.md and
 # evaluation/results/latest.json (about 10 minutes on 2 cores).
