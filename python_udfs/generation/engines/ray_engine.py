@@ -114,7 +114,7 @@ class RayEngine:
         factory = provider_factory or functools.partial(build_provider, settings)
         # Started now, so their processes boot while the driver plans the first wave; they live
         # until `close`, so a regeneration wave pays no start-up. Ray restarts an actor that dies
-        # and runs its unfinished batches again on the new one.
+        # and runs its unfinished blocks again on the new one.
         remote = _remote_actor_class().options(num_cpus=actor_cpus, max_restarts=-1, max_task_retries=-1)
         self._pool = [remote.remote(factory, actor_settings) for _ in range(self.actors)]
 
@@ -134,17 +134,17 @@ class RayEngine:
             if block is not None:
                 pending[actor.answer.remote(block)] = actor
 
-        # Each actor holds a batch to answer and one queued behind it: it never waits on the driver.
+        # Each actor holds a block to answer and one queued behind it: it never waits on the driver.
         for actor in self._pool * _BATCHES_PER_ACTOR:
             hand_next_block(actor)
         try:
             while pending:
                 (done,), _ = ray.wait(list(pending), num_returns=1)
                 hand_next_block(pending.pop(done))
-                # Batches come back as each finishes, in any order: the caller caches each answer.
+                # Blocks come back as each finishes, in any order: the caller caches each answer.
                 yield from _call_results(ray.get(done), by_tag)
         finally:
-            # A caller that stops early (a failed run) leaves no batch queued on the actors.
+            # A caller that stops early (a failed run) leaves no block queued on the actors.
             for ref in pending:
                 ray.cancel(ref)
 
@@ -162,14 +162,14 @@ class RayEngine:
 
 
 class ProviderActor:
-    """One actor of the pool: its provider is built once, then answers batch after batch."""
+    """One actor of the pool: its provider is built once, then answers block after block."""
 
     def __init__(self, provider_factory: Callable[[], Provider], settings: Settings) -> None:
         # The in-process engine makes the calls: the same error handling and request counting.
         self._engine = build_engine(settings, provider_factory())
 
-    def answer(self, batch: pa.Table) -> pa.Table:
-        return _results_table(list(self._engine.run(_calls(batch))))
+    def answer(self, block: pa.Table) -> pa.Table:
+        return _results_table(list(self._engine.run(_calls(block))))
 
 
 @functools.cache
