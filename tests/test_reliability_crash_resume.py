@@ -7,6 +7,7 @@ write each (client, campaign, round) once.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -37,6 +38,21 @@ pytestmark = [pytest.mark.slow, pytest.mark.timing_sensitive]
 CLIENTS = 20
 STOP_AFTER_ANSWERS = 12
 SIGINT_BOUND_SECONDS = 20
+
+
+@contextlib.contextmanager
+def sigint_as_in_a_terminal():
+    """Processes started inside get SIGINT as a terminal's foreground job does, at its default.
+
+    A shell starts a background job (`make test &`) with SIGINT ignored, and every process below
+    inherits that: the pipeline would never see the Ctrl-C this test sends. A handled signal is
+    reset to its default in the processes started meanwhile.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def wait_for_answers(server: LLMServer, process: subprocess.Popen, count: int, timeout: float = 90) -> None:
@@ -126,15 +142,16 @@ def test_ctrl_c_stops_the_pipeline_promptly_and_the_rerun_resumes(project):
         env = llm_env(tmp, server.openai_url, MARKETING_MAX_CONCURRENCY="2", **files)
         command = [sys.executable, "-m", "python_udfs.pipeline", "--no-show", "--", *csv_vars()]
         # Its own process group, like a terminal's foreground job: Ctrl-C reaches the pipeline and dbt.
-        pipeline = subprocess.Popen(
-            command,
-            cwd=PROJECT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
+        with sigint_as_in_a_terminal():
+            pipeline = subprocess.Popen(
+                command,
+                cwd=PROJECT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                start_new_session=True,
+            )
         try:
             wait_for_answers(server, pipeline, STOP_AFTER_ANSWERS)
             interrupted_at = time.monotonic()
