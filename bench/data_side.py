@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 
 from bench.measure import machine_info
-from bench.run import dbt_build, fresh
+from bench.run import MART_INPUTS_SELECTION, dbt_build, fresh
 from testkit.datagen import generate
 from testkit.llm_server import LLMServer
 
@@ -30,10 +30,6 @@ __all__ = ["main"]
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "data_side.json"
-SELECTION = (
-    *("--select", "+clients", "+campaign_offers"),
-    *("--resource-type", "seed", "--resource-type", "model"),
-)
 
 
 def shaping_run(size: int, memory_limit: str, scratch: Path) -> dict:
@@ -51,7 +47,7 @@ def shaping_run(size: int, memory_limit: str, scratch: Path) -> dict:
             workdir / "cache.duckdb",
             server,
             "build",
-            *SELECTION,
+            *MART_INPUTS_SELECTION,
             extra_env={"MARKETING_DUCKDB_MEMORY_LIMIT": memory_limit},
         )
     with duckdb.connect(str(database), read_only=True) as connection:

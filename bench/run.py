@@ -58,6 +58,11 @@ GEMMA_TURN = "<start_of_turn>{role}\n{content}<end_of_turn>\n"
 # The staging test that fails the build on duplicated client ids; generated exports have 1% of them
 # on purpose (staging keeps one row each), so the benchmark builds without this one test.
 DUPLICATE_ID_TEST = "expression_is_true_stg_clients_source_row_count___1"
+# What the generative model reads, and every seed and model before it: no data tests.
+MART_INPUTS_SELECTION = (
+    *("--select", "+clients", "+campaign_offers"),
+    *("--resource-type", "seed", "--resource-type", "model"),
+)
 
 
 @dataclass(frozen=True)
@@ -469,13 +474,7 @@ def mart_inputs(workdir: Path, imports: Path, cache: Path, server: LLMServer) ->
         cache,
         server,
         "build",
-        "--select",
-        "+clients",
-        "+campaign_offers",
-        "--resource-type",
-        "seed",
-        "--resource-type",
-        "model",
+        *MART_INPUTS_SELECTION,
     )
     with duckdb.connect(str(database), read_only=True) as connection:
         return MartInputs(

@@ -35,10 +35,10 @@ from python_udfs.generation.settings import Settings
 __all__ = ["ProviderActor", "RayEngine"]
 
 # Blocks an actor answers per round trip are this many times its calls in flight: big enough that
-# Ray's per-batch cost stays small beside 50 ms calls, small enough that answers stream back often.
-_BATCH_PER_THREAD = 4
+# Ray's per-block cost stays small beside 50 ms calls, small enough that answers stream back often.
+_BLOCK_PER_THREAD = 4
 # Blocks handed to an actor at once: one it answers, one queued behind it.
-_BATCHES_PER_ACTOR = 2
+_BLOCKS_PER_ACTOR = 2
 # An actor making HTTP calls mostly waits: it reserves a quarter of a CPU, so a 2-core laptop runs
 # four. An actor running the model in process reserves a whole one (llama.cpp keeps it busy).
 _HTTP_ACTOR_CPUS = 0.25
@@ -101,7 +101,7 @@ class RayEngine:
         else:
             self._threads = max(1, -(-settings.max_concurrency // self.actors))
         self.concurrency = self._threads * self.actors
-        self._batch_size = self._threads * _BATCH_PER_THREAD
+        self._block_size = self._threads * _BLOCK_PER_THREAD
         rate = settings.requests_per_minute
         # What each actor runs: the in-process engine `auto` picks, with the actor's share of the
         # calls in flight and of the request rate.
@@ -125,7 +125,7 @@ class RayEngine:
         if not by_tag:
             return
         # A small wave (a regeneration) is spread over every actor rather than handed to one.
-        size = min(self._batch_size, -(-len(by_tag) // self.actors))
+        size = min(self._block_size, -(-len(by_tag) // self.actors))
         blocks = iter(_call_blocks(list(by_tag.values()), size))
         pending: dict[ray.ObjectRef, object] = {}
 
@@ -135,7 +135,7 @@ class RayEngine:
                 pending[actor.answer.remote(block)] = actor
 
         # Each actor holds a block to answer and one queued behind it: it never waits on the driver.
-        for actor in self._pool * _BATCHES_PER_ACTOR:
+        for actor in self._pool * _BLOCKS_PER_ACTOR:
             hand_next_block(actor)
         try:
             while pending:
@@ -198,7 +198,7 @@ def _actors_that_fit(wanted: int, actor_cpus: float) -> int:
 
 
 def _call_blocks(calls: list[Call], size: int) -> list[pa.Table]:
-    """The calls as arrow blocks of one batch each: Ray hands blocks, not rows, to the actors."""
+    """The calls as arrow blocks of `size` calls: Ray hands blocks, not rows, to the actors."""
     prompts = [call.request.prompt for call in calls]
     table = pa.table(
         {
@@ -216,10 +216,10 @@ def _call_blocks(calls: list[Call], size: int) -> list[pa.Table]:
     return [table.slice(start, size) for start in range(0, table.num_rows, size)]
 
 
-def _calls(batch: pa.Table) -> list[Call]:
+def _calls(block: pa.Table) -> list[Call]:
     """The actor's side of `_call_blocks`: requests rebuilt from the columns (keys stay on the driver)."""
     calls = []
-    for row in batch.to_pylist():
+    for row in block.to_pylist():
         prompt = Prompt(row["system"], row["user"], row["completion"], row["answer_prefix"])
         request = CompletionRequest(prompt, row["temperature"], row["max_tokens"], row["seed"])
         calls.append(Call(row["tag"], request, key="", prompt_hash=""))
@@ -245,9 +245,9 @@ def _results_table(results: list[CallResult]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=_RESULTS_SCHEMA)
 
 
-def _call_results(batch: pa.Table, by_tag: dict[int, Call]) -> Iterator[CallResult]:
+def _call_results(block: pa.Table, by_tag: dict[int, Call]) -> Iterator[CallResult]:
     """The driver's side of `_results_table`: each row back as the CallResult of its own call."""
-    for row in batch.to_pylist():
+    for row in block.to_pylist():
         call = by_tag[row["tag"]]
         if row["error_kind"] is None:
             answer: Completion | GenerationError = Completion(
