@@ -59,9 +59,9 @@ def run_measured(command: list[str], *, env: dict[str, str], cwd: Path) -> Measu
     The kernel's mark counts only when it is above this process's own: a forked child starts with a
     copy of its parent's memory, so its mark is never below the parent's (measured: after the
     benchmark had prefilled a million clients' answers, every command it ran "peaked" at its
-    3.6 GB).
+    3.6 GB). This process's mark is read once the command has ended: read before, it may miss the
+    few pages starting the command takes, and the child's copy of it would then count.
     """
-    parent_peak = _own_peak_rss_bytes()
     started = time.perf_counter()
     process = subprocess.Popen(
         command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -84,6 +84,7 @@ def run_measured(command: list[str], *, env: dict[str, str], cwd: Path) -> Measu
     poller.join()
     process.returncode = os.waitstatus_to_exitcode(status)
     kernel_peak = usage.ru_maxrss * 1024
+    parent_peak = _own_peak_rss_bytes()
     return Measured(
         seconds=seconds,
         peak_rss_bytes=max(peak, kernel_peak if kernel_peak > parent_peak else 0),
