@@ -80,10 +80,10 @@ def plan_first_requests(
     plan = RunPlan(clients, campaigns, None, settings, offers)
     try:
         round_ = plan.round(1)
+        keyed = RequestKeys(settings, provider_name, model, style).first_requests(round_).to_arrow_table()
+        table = round_.arrow()
     finally:
         plan.close()
-    keyed = RequestKeys(settings, provider_name, model, style).first_requests(round_)
-    table = round_.table
     return pa.table(
         {
             "client_id": table.column("client_id").cast(pa.int32()),

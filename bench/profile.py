@@ -52,8 +52,8 @@ PHASES: dict[str, tuple[str, list[tuple[object, str]]]] = {
         ],
     ),
     "output": (
-        "the rows as arrow (jobs_table, combine)",
-        [(orchestrator, "jobs_table"), (orchestrator, "combine")],
+        "the jobs' rows as arrow, added to the run's output in DuckDB",
+        [(orchestrator, "jobs_table"), (planning.RunPlan, "add_output")],
     ),
 }
 

@@ -10,7 +10,7 @@ import pytest
 
 from python_udfs.errors import GenerationError, TooManyFailures
 from python_udfs.generation import Completion, Settings, generate_missing
-from python_udfs.generation import cache as cache_module
+from python_udfs.generation import replay as replay_module
 from python_udfs.generation.keys import RequestKeys
 from python_udfs.generation.planning import RunPlan
 from testkit.llm_server import LLMServer, portuguese_message
@@ -79,7 +79,7 @@ def test_only_client_ids_calls_once(server, connection):
 @pytest.mark.parametrize("chunk_rows", [500_000, 5])
 def test_full_refresh_replays_from_the_cache_with_identical_rows(server, connection, monkeypatch, chunk_rows):
     """Whether the replay looks a round (12 rows) up in one query or in chunks of 5."""
-    monkeypatch.setattr(cache_module, "_ACCEPTED_CHUNK_ROWS", chunk_rows)
+    monkeypatch.setattr(replay_module, "_CHUNK_ROWS", chunk_rows)
     built = _run(server, connection, rounds=2, campaigns=None)
     assert server.requests == 24
     # Six answers lose their decisions: the replay settles the rows around them, the runner judges those.
@@ -278,12 +278,13 @@ def test_the_bulk_replay_plans_the_very_keys_the_runner_stored(connection, style
     }
     plan = RunPlan(demo_clients(), campaigns(), None, settings)
     keys = RequestKeys(settings, "openai", "echo", style)
-    planned = set(keys.first_requests(plan.round(1)).column("request_hash").to_pylist())
+    planned = set(keys.first_requests(plan.round(1)).to_arrow_table().column("request_hash").to_pylist())
     # Round 2 is planned from round 1's ok messages, as the run did.
     statuses = built.column("status").to_pylist()
     assert statuses == ["ok"] * built.num_rows
-    plan.remember_ok(built.filter(pc.equal(built.column("round"), 1)))
-    planned.update(keys.first_requests(plan.round(2)).column("request_hash").to_pylist())
+    plan.add_output(built.filter(pc.equal(built.column("round"), 1)))
+    plan.remember_ok(1)
+    planned.update(keys.first_requests(plan.round(2)).to_arrow_table().column("request_hash").to_pylist())
     assert len(planned) == built.num_rows
     assert planned <= stored
     calls = provider.calls
@@ -329,27 +330,35 @@ def test_set_wise_keys_equal_the_keys_planned_one_row_at_a_time(style):
     keys = RequestKeys(settings, "openai", "gpt-x", style)
     try:
         first = plan.round(1)
-        plan.remember_ok(
+        first_rows = first.arrow()
+        plan.add_output(
             pa.table(
                 {
-                    "client_id": first.table.column("client_id"),
-                    "campaign_id": first.table.column("campaign_id"),
+                    "client_id": first_rows.column("client_id"),
+                    "campaign_id": first_rows.column("campaign_id"),
                     "round": pa.repeat(pa.scalar(1, pa.int32()), len(first)),
                     "message": [f"Mensagem {n} da rodada um." for n in range(len(first))],
+                    "status": pa.repeat(pa.scalar("ok"), len(first)),
                 }
             )
         )
-        second = plan.round(2)
-        for round_ in (first, second):
-            rows = round_.rows_at(list(range(len(round_))))
-            one_at_a_time = [keys.plan(row, row.first_attempt) for row in rows]
-            set_wise = keys.first_requests(round_)
-            assert set_wise.column("request_hash").to_pylist() == [p.key for p in one_at_a_time]
-            assert set_wise.column("prompt_hash").to_pylist() == [p.prompt_hash for p in one_at_a_time]
-        assert {row.first_attempt for row in first.rows_at(list(range(len(first))))} == {1, 3}
-        assert any(row.context.ideas_to_avoid for row in second.rows_at(list(range(len(second)))))
+        plan.remember_ok(1)
+        first_records = _assert_keyed_alike(first, keys)
+        assert {row.first_attempt for row in first_records} == {1, 3}
+        second_records = _assert_keyed_alike(plan.round(2), keys)
+        assert any(row.context.ideas_to_avoid for row in second_records)
     finally:
         plan.close()
+
+
+def _assert_keyed_alike(round_, keys: RequestKeys) -> list:
+    """Every row of `round_` keyed set-wise gets the key and prompt hash `plan` gives it alone."""
+    rows = round_.rows_at(list(range(len(round_))))
+    one_at_a_time = [keys.plan(row, row.first_attempt) for row in rows]
+    set_wise = keys.first_requests(round_).to_arrow_table()
+    assert set_wise.column("request_hash").to_pylist() == [p.key for p in one_at_a_time]
+    assert set_wise.column("prompt_hash").to_pylist() == [p.prompt_hash for p in one_at_a_time]
+    return rows
 
 
 def test_a_replay_trusts_the_stored_decisions_and_rejudges_only_undecided_answers(server, connection):

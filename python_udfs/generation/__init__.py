@@ -5,15 +5,15 @@ missing rows and their context), `records` (the typed records passed between mod
 (seeds, prompt hashes, cache keys), `cache` (the durable response cache), `replay` (a round's rows
 settled in bulk from stored decisions), `execution` (engines making model calls; caching as answers
 arrive; fail-fast), `judging` (cleaning, validation, duplicates, stored decisions), `generator` (the
-per-job waves of attempts), `ledger` (run counts and the generation_log row), `output` (the rows the
-model returns) and `orchestrator` (`generate_missing`, from end to end). `udf` is the same step as a
-SQL function; `prompts`, `validation` and `providers` are what the model is asked, what is kept, and
-who answers.
+per-job waves of attempts), `ledger` (run counts and the generation_log row), `output` (the rows'
+schema) and `orchestrator` (`generate_missing` and `generate_missing_relation`, from end to end).
+`udf` is the same step as a SQL function; `prompts`, `validation` and `providers` are what the model
+is asked, what is kept, and who answers.
 """
 
 from python_udfs.generation.cache import ResponseCache
 from python_udfs.generation.execution import Engine, ThreadEngine, build_engine
-from python_udfs.generation.orchestrator import generate_missing
+from python_udfs.generation.orchestrator import generate_missing, generate_missing_relation
 from python_udfs.generation.output import OUTPUT_SCHEMA
 from python_udfs.generation.prompts import PROMPT_VERSION, MessageContext, render_prompt
 from python_udfs.generation.providers import Completion, CompletionRequest, Prompt, Provider, build_provider
@@ -44,6 +44,7 @@ __all__ = [
     "build_provider",
     "clean_message",
     "generate_missing",
+    "generate_missing_relation",
     "register_generate_text",
     "render_prompt",
     "validate_message",

@@ -29,16 +29,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from python_udfs.errors import GenerationError
 from python_udfs.generation.providers.base import Completion
 
-__all__ = ["DECISIONS_SCHEMA", "RESPONSES_SCHEMA", "CachedAnswer", "ResponseCache"]
+__all__ = ["DECISIONS_SCHEMA", "RESPONSES_SCHEMA", "CachedAnswer", "ResponseCache", "accepted_answers_sql"]
 
 CATALOG = "llm_cache"
-# Rows of a bulk lookup looked up in one query (see `accepted_answers`).
-_ACCEPTED_CHUNK_ROWS = 500_000
 
 _DDL = (
     f"""
@@ -204,8 +201,18 @@ _ACCEPTED_SELECT = """
         on decided.request_hash = found.request_hash
         and decided.answer_created_at = found.created_at
     where decided.status = 'ok'
-    order by planned._row
 """
+
+
+def accepted_answers_sql(planned: str, *, normalised: bool = False) -> str:
+    """A query for the rows of `planned` (a table or subquery with `_row` and `request_hash`) whose
+    newest answer was decided ok under `$checks`: position (their `_row`), message (and
+    `normalised` when asked), prompt_tokens, completion_tokens, latency_ms, created_at.
+
+    Run where `planned` lives, on a connection the cache is attached to: the replay runs it on the
+    round's own table, so a million answers never leave DuckDB.
+    """
+    return (_newest(text=False, normalised=normalised) + _ACCEPTED_SELECT).format(view=planned)
 
 
 @dataclass(frozen=True)
@@ -243,22 +250,6 @@ class ResponseCache:
             _insert_arrow(
                 self._cursor, "decisions", rows.select(DECISIONS_SCHEMA.names).cast(DECISIONS_SCHEMA)
             )
-
-    def accepted_answers(self, planned: pa.Table, checks: str, *, normalised: bool = False) -> pa.Table:
-        """The rows of `planned` (a `request_hash` column) whose newest answer was decided ok under
-        `checks`: position (in `planned`), message (and `normalised` when asked), prompt_tokens,
-        completion_tokens, latency_ms, created_at; in position order.
-
-        One set-based query per chunk of rows: its hash tables hold a chunk's answers, not the
-        whole round's (measured on 2M rows in one query: 2.7 GB more).
-        """
-        sql = _newest(text=False, normalised=normalised) + _ACCEPTED_SELECT
-        parts = []
-        for start in range(0, planned.num_rows, _ACCEPTED_CHUNK_ROWS):
-            part = self._query_planned(sql, planned.slice(start, _ACCEPTED_CHUNK_ROWS), checks)
-            positions = pc.add(part.column("position"), pa.scalar(start, pa.int64()))
-            parts.append(part.set_column(0, "position", positions))
-        return pa.concat_tables(parts) if parts else self._query_planned(sql, planned, checks)
 
     def lookup_planned(self, planned: pa.Table, checks: str) -> pa.Table:
         """`planned` (with a `request_hash` column) with its newest answer and that answer's decision.

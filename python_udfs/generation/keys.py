@@ -22,7 +22,6 @@ from functools import lru_cache
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from python_udfs.generation.planning import CONTEXT_COLUMNS, Round
 from python_udfs.generation.prompts import PROMPT_VERSION, render_prompt
@@ -30,7 +29,11 @@ from python_udfs.generation.providers.base import CompletionRequest, Prompt
 from python_udfs.generation.records import PlannedRequest, RoundRow
 from python_udfs.generation.settings import Settings
 
-__all__ = ["RequestKeys", "prompt_hash"]
+__all__ = ["ROUND_KEYS_TABLE", "RequestKeys", "prompt_hash"]
+
+# A round's keys (position, request_hash, prompt_hash), a temporary table beside its rows.
+ROUND_KEYS_TABLE = "generation_round_keys"
+_CONTEXT_HASHES_VIEW = "generation_context_hashes_in"
 
 # How many rejected messages a regeneration is shown (the most recent ones).
 _AVOID_SHOWN = 2
@@ -75,45 +78,69 @@ class RequestKeys:
         )
         return PlannedRequest(request, self.key_for(row.temperature, seed, hashed), hashed)
 
-    def first_requests(self, round_: Round) -> pa.Table:
-        """`request_hash` and `prompt_hash` of every row of `round_` at its first attempt in this
-        run, in round order: the keys `plan` gives, planned set-wise."""
-        temperatures = round_.temperatures()
-        with duckdb.connect() as work:
-            work.register("round_rows", round_.table)
-            work.register("prompt_hashes", self._prompt_hashes(round_, work))
-            return work.execute(
-                _ROUND_KEYS_SQL,
-                {
-                    "prefix": self._prefix,
-                    "seed": self.settings.seed,
-                    "round": round_.number,
-                    "campaign_ids": list(temperatures),
-                    # As `key_for` writes a temperature: Python's repr of the float.
-                    "temperatures": [repr(float(value)) for value in temperatures.values()],
-                },
-            ).to_arrow_table()
+    def first_requests(self, round_: Round) -> duckdb.DuckDBPyRelation:
+        """`position`, `request_hash` and `prompt_hash` of every row of `round_` at its first attempt
+        in this run, in position order: the keys `plan` gives, planned set-wise in DuckDB.
 
-    def _prompt_hashes(self, round_: Round, work: duckdb.DuckDBPyConnection) -> pa.Table:
-        """Each row's prompt hash (`prompt_hash`, in round order), rendered once per distinct context."""
+        They are kept in the temporary table `ROUND_KEYS_TABLE`, beside the round's rows.
+        """
+        temperatures = round_.temperatures()
+        connection = round_.connection
+        self._create_prompt_hashes(round_)
+        connection.execute(
+            f"create or replace temp table {ROUND_KEYS_TABLE} as "
+            + _ROUND_KEYS_SQL.format(round_table=round_.table_name),
+            {
+                "prefix": self._prefix,
+                "seed": self.settings.seed,
+                "round": round_.number,
+                "campaign_ids": list(temperatures),
+                # As `key_for` writes a temperature: Python's repr of the float.
+                "temperatures": [repr(float(value)) for value in temperatures.values()],
+            },
+        )
+        return connection.sql(f"select * from {ROUND_KEYS_TABLE} order by position")
+
+    def _create_prompt_hashes(self, round_: Round) -> None:
+        """`generation_prompt_hashes`: each row's prompt hash (`prompt_hash`) by position, rendered
+        in Python once per distinct context and spread back to the rows in DuckDB."""
+        connection = round_.connection
         columns = ", ".join(("campaign_id", *CONTEXT_COLUMNS))
-        work.register(
-            "numbered_rows",
-            round_.table.select(["campaign_id", *CONTEXT_COLUMNS]).append_column(
-                "position", pa.array(range(len(round_)), pa.int64())
-            ),
+        connection.execute(
+            f"""
+            create or replace temp table generation_contexts as
+            select row_number() over () as context_id, *
+            from (select {columns}, list(position) as positions from {round_.table_name} group by all)
+            """
         )
-        contexts = work.execute(
-            f"select {columns}, list(position) as positions from numbered_rows group by all"
+        contexts = connection.execute(
+            f"select context_id, {columns} from generation_contexts"
         ).to_arrow_table()
-        hashes = pa.array(
-            [prompt_hash(render_prompt(context, self.style)) for context in round_.contexts(contexts)],
-            pa.string(),
+        hashes = pa.table(
+            {
+                "context_id": contexts.column("context_id"),
+                "prompt_hash": pa.array(
+                    [
+                        prompt_hash(render_prompt(context, self.style))
+                        for context in round_.contexts(contexts)
+                    ],
+                    pa.string(),
+                ),
+            }
         )
-        positions = contexts.column("positions").combine_chunks()
-        per_row = hashes.take(pc.list_parent_indices(positions))
-        # `positions` flattened is a permutation of the rows: sorting by it puts the hashes in row order.
-        return pa.table({"prompt_hash": per_row.take(pc.sort_indices(pc.list_flatten(positions)))})
+        connection.register(_CONTEXT_HASHES_VIEW, hashes)
+        try:
+            connection.execute(
+                f"""
+                create or replace temp table generation_prompt_hashes as
+                select unnest(c.positions) as position, h.prompt_hash
+                from generation_contexts as c
+                inner join {_CONTEXT_HASHES_VIEW} as h using (context_id)
+                """
+            )
+        finally:
+            connection.unregister(_CONTEXT_HASHES_VIEW)
+        connection.execute("drop table generation_contexts")
 
     def _prompt(self, row: RoundRow, attempt: int, avoid: Sequence[str] = ()) -> tuple[Prompt, int]:
         context = row.context
@@ -144,24 +171,25 @@ def _chat_start(system: str):
     return hashlib.sha256(Prompt.chat_text(system, "").encode("utf-8"))
 
 
-# `seed` and `key_for` for a whole round. `round_rows` and `prompt_hashes` are both in round order:
-# a positional join pairs them, and the result keeps that order.
+# `seed` and `key_for` for a whole round, from its rows and their prompt hashes (by position).
 _ROUND_KEYS_SQL = """
 with
 
 seeded as (
     select
+        round_rows.position,
         prompt_hashes.prompt_hash,
         $temperatures[list_position($campaign_ids, round_rows.campaign_id)] as temperature_text,
         ('0x' || left(sha256(concat_ws(
             '|', $seed, round_rows.client_id, round_rows.campaign_id, $round,
             greatest(coalesce(round_rows.first_attempt, 1), 1)
         )), 8))::bigint & 2147483647 as seed
-    from round_rows
-    positional join prompt_hashes
+    from {round_table} as round_rows
+    inner join generation_prompt_hashes as prompt_hashes using (position)
 )
 
 select
+    position,
     sha256(concat_ws('|', $prefix, temperature_text, seed, prompt_hash)) as request_hash,
     prompt_hash
 from seeded

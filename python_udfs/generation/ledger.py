@@ -7,11 +7,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
 from python_udfs.errors import GenerationError, TooManyFailures
 from python_udfs.generation.records import CallResult, Job
+from python_udfs.generation.replay import Replay
 
 __all__ = ["CallCounts", "GenerationLogRow", "RunLedger"]
 
@@ -59,23 +57,23 @@ class GenerationLogRow:
 
 @dataclass
 class RunLedger:
-    """The rows a run settled: replayed from stored decisions (arrow) or run as jobs."""
+    """The rows a run settled: replayed from stored decisions (counted) or run as jobs."""
 
     rows_requested: int
     provider: str
     model: str
     started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     jobs: list[Job] = field(default_factory=list)
-    replayed: list[pa.Table] = field(default_factory=list)
+    replayed_rows: int = 0
+    replayed_prompt_tokens: int = 0
+    replayed_completion_tokens: int = 0
 
-    def add_round(self, replayed: pa.Table, jobs: list[Job]) -> None:
+    def add_round(self, replayed: Replay, jobs: list[Job]) -> None:
         # Listed before the jobs run: a run stopped half-way still counts the rows it settled.
-        self.replayed.append(replayed)
+        self.replayed_rows += replayed.settled
+        self.replayed_prompt_tokens += replayed.prompt_tokens
+        self.replayed_completion_tokens += replayed.completion_tokens
         self.jobs.extend(jobs)
-
-    @property
-    def replayed_rows(self) -> int:
-        return sum(table.num_rows for table in self.replayed)
 
     def statuses(self) -> Counter[str | None]:
         """Rows by status: replayed rows are all ok; a job stopped before an outcome counts as None."""
@@ -115,13 +113,10 @@ class RunLedger:
             ok=statuses["ok"],
             rejected=statuses["rejected"],
             error=statuses["error"],
-            prompt_tokens=sum(job.prompt_tokens for job in self.jobs) + self._replayed_sum("prompt_tokens"),
+            prompt_tokens=sum(job.prompt_tokens for job in self.jobs) + self.replayed_prompt_tokens,
             completion_tokens=sum(job.completion_tokens for job in self.jobs)
-            + self._replayed_sum("completion_tokens"),
+            + self.replayed_completion_tokens,
             seconds=(finished_at - self.started_at).total_seconds(),
             provider=self.provider,
             model=self.model,
         )
-
-    def _replayed_sum(self, column: str) -> int:
-        return sum(pc.sum(table.column(column)).as_py() or 0 for table in self.replayed)

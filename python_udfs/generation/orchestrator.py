@@ -1,4 +1,4 @@
-"""`generate_missing`: the generative step from end to end, round after round.
+"""`generate_missing`: the generative step from end to end, round after round, in DuckDB.
 
 Determinism is what makes the cache work. A row's request depends only on: the settings (provider,
 model, parameters, seed), the prompt version, the campaign, the row's prompt context (the client's
@@ -27,15 +27,15 @@ from python_udfs.generation.cache import ResponseCache
 from python_udfs.generation.generator import Generator
 from python_udfs.generation.judging import RoundGuards
 from python_udfs.generation.ledger import RunLedger
-from python_udfs.generation.output import combine, jobs_table
-from python_udfs.generation.planning import RunPlan
+from python_udfs.generation.output import OUTPUT_SCHEMA, jobs_table
+from python_udfs.generation.planning import OUTPUT_TABLE, RunPlan
 from python_udfs.generation.progress import Progress
 from python_udfs.generation.providers import Provider, build_provider
 from python_udfs.generation.records import Job
 from python_udfs.generation.replay import replay_decided
 from python_udfs.generation.settings import Settings
 
-__all__ = ["generate_missing"]
+__all__ = ["generate_missing", "generate_missing_relation"]
 
 
 def generate_missing(
@@ -56,13 +56,52 @@ def generate_missing(
     refresh); `offers` (client_id, campaign_id, round, offer: the campaign_offers model) the
     catalogue phrase each row's prompt opens with. Rows already `ok` are kept; rejected and error
     rows are tried again, continuing their `attempts`. `connection` must have the cache attached
-    as `llm_cache`; without it the cache is in memory. Each round is first settled in bulk from
-    stored decisions (`replay`); only the rest goes through the `Generator`.
+    as `llm_cache`; without it the cache is in memory. The rows come back as arrow;
+    `generate_missing_relation` leaves them in DuckDB.
+    """
+    own_connection = connection is None
+    connection = _memory_cache() if connection is None else connection
+    try:
+        rows = generate_missing_relation(
+            clients,
+            campaigns,
+            existing,
+            settings,
+            offers=offers,
+            connection=connection,
+            provider=provider,
+            progress_label=progress_label,
+        )
+        return rows.to_arrow_table().cast(OUTPUT_SCHEMA)
+    finally:
+        if own_connection:
+            connection.close()
+        else:
+            connection.execute(f"drop table if exists temp.main.{OUTPUT_TABLE}")
+
+
+def generate_missing_relation(
+    clients,
+    campaigns,
+    existing=None,
+    settings: Settings | Mapping | None = None,
+    *,
+    offers=None,
+    connection: duckdb.DuckDBPyConnection,
+    provider: Provider | None = None,
+    progress_label: str = "marketing_messages",
+) -> duckdb.DuckDBPyRelation:
+    """`generate_missing`, its rows left in a temporary table of `connection` (`OUTPUT_TABLE`):
+    what the dbt model returns, so dbt writes a million rows without them entering Python.
+
+    Each round is first settled in bulk from stored decisions (`replay`, in DuckDB); only the rest
+    goes through the `Generator`. The relation reads the temporary table: use it before running
+    the step again on the same connection.
     """
     settings = settings if isinstance(settings, Settings) else Settings.from_config(settings)
-    plan = RunPlan(clients, campaigns, existing, settings, offers)
+    plan = RunPlan(clients, campaigns, existing, settings, offers, connection=connection)
     provider = provider or build_provider(settings)
-    cache = ResponseCache(connection if connection is not None else _memory_cache())
+    cache = ResponseCache(connection)
     progress = Progress(plan.total, label=progress_label)
     generator = Generator(settings, provider, cache, progress)
     ledger = RunLedger(plan.total, provider.name, provider.model)
@@ -80,21 +119,20 @@ def generate_missing(
         cache.flush()
         _log(ledger, status, generator, cache, progress)
         cache.close()
-        plan.close()
-    return combine([*ledger.replayed, jobs_table(ledger.jobs, provider.name, provider.model)])
+        plan.close(keep_output=status == "completed")
+    return plan.output()
 
 
 def _run_round(plan: RunPlan, number: int, generator: Generator, ledger: RunLedger) -> None:
     """Settle what the cache decided, run the rest, and remember the round's ok messages."""
     round_ = plan.round(number)
-    replay = replay_decided(round_, generator.keys, generator.cache, ledger.provider, ledger.model)
-    generator.progress.rows_answered(replay.settled.num_rows, cached=True)
+    replay = replay_decided(round_, generator.keys, ledger.provider, ledger.model)
+    generator.progress.rows_answered(replay.settled, cached=True)
     jobs = [Job(row) for row in round_.rows_at(replay.rest)]
-    ledger.add_round(replay.settled, jobs)
+    ledger.add_round(replay, jobs)
     generator.run(jobs, guards=RoundGuards(replay.accepted))
-    plan.remember_ok(replay.settled)
-    ok = [job for job in jobs if job.status == "ok"]
-    plan.remember_ok(jobs_table(ok, ledger.provider, ledger.model))
+    plan.add_output(jobs_table(jobs, ledger.provider, ledger.model))
+    plan.remember_ok(number)
 
 
 def _log(

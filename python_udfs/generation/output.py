@@ -1,4 +1,4 @@
-"""The rows `marketing_messages` receives: their schema, and arrow from jobs or from replayed rows."""
+"""The rows `marketing_messages` receives: their schema, and the jobs' outcomes as arrow."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pyarrow as pa
 from python_udfs.generation.prompts import PROMPT_VERSION
 from python_udfs.generation.records import Job
 
-__all__ = ["OUTPUT_SCHEMA", "combine", "jobs_table"]
+__all__ = ["OUTPUT_SCHEMA", "jobs_table"]
 
 OUTPUT_SCHEMA = pa.schema(
     [
@@ -53,16 +53,4 @@ def jobs_table(jobs: list[Job], provider: str, model: str) -> pa.Table:
             "generated_at": [job.generated_at for job in jobs],
         },
         schema=OUTPUT_SCHEMA,
-    )
-
-
-def combine(tables: list[pa.Table]) -> pa.Table:
-    """A run's rows in (round, campaign, client) order, however they were settled."""
-    tables = [table for table in tables if table.num_rows]
-    if not tables:
-        return OUTPUT_SCHEMA.empty_table()
-    if len(tables) == 1:
-        return tables[0]
-    return pa.concat_tables(tables).sort_by(
-        [("round", "ascending"), ("campaign_id", "ascending"), ("client_id", "ascending")]
     )

@@ -1,10 +1,12 @@
-"""The DuckDB side of a run: which (client, campaign, round) rows are missing, and each round's rows.
+"""The DuckDB side of a run: which (client, campaign, round) rows are missing, each round's rows,
+and every row settled.
 
-Everything set-based happens here, in SQL on a private in-memory connection: the targets the
-settings ask for, the ok messages already written, where rejected or failed rows continue their
-attempts, and for each round the missing rows with their context (the client's earlier messages in
-the campaign, the previous round's ideas of the few clients just before). Python only ever sees a
-round as arrow, and turns it into `RoundRow` records a chunk at a time.
+Everything set-based happens here, in SQL on the run's connection (the one the response cache is
+attached to): the targets the settings ask for, the ok messages already written, where rejected or
+failed rows continue their attempts, for each round the missing rows with their context (the
+client's earlier messages in the campaign, the previous round's ideas of the few clients just
+before), and the output. Python only ever sees the rows that need a model call, as `RoundRow`
+records.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from python_udfs.generation.prompts import MessageContext
 from python_udfs.generation.records import Campaign, RoundRow
 from python_udfs.generation.settings import Settings
 
-__all__ = ["CONTEXT_COLUMNS", "OFFERS_SCHEMA", "Round", "RunPlan", "as_arrow"]
+__all__ = ["CONTEXT_COLUMNS", "OFFERS_SCHEMA", "OUTPUT_TABLE", "Round", "RunPlan", "as_arrow"]
 
 # The columns of a round that become `MessageContext` fields, by the same name: what the prompt may
 # read about a client. Only what `_ROUND_SQL` selects can appear, and it selects nothing else: a new
@@ -30,6 +32,20 @@ CONTEXT_COLUMNS = ("first_name", "segment", "offer", "earlier_messages", "ideas_
 OFFERS_SCHEMA = pa.schema(
     [("client_id", pa.int32()), ("campaign_id", pa.string()), ("round", pa.int32()), ("offer", pa.string())]
 )
+
+# A run's temporary tables on its connection are all named `generation_...` (`RunPlan.close` drops
+# them). This one holds every row settled so far (OUTPUT_SCHEMA).
+OUTPUT_TABLE = "generation_output"
+# The inputs, registered as views.
+_INPUTS = {
+    "clients": "generation_clients_in",
+    "campaigns": "generation_campaigns_in",
+    "existing": "generation_existing_in",
+    "offers": "generation_offers_in",
+}
+_POSITIONS_VIEW = "generation_positions_in"
+_NEW_ROWS_VIEW = "generation_new_rows_in"
+_EMPTY_OUTPUT_VIEW = "generation_empty_output_in"
 
 
 def as_arrow(data) -> pa.Table | None:
@@ -45,16 +61,27 @@ def as_arrow(data) -> pa.Table | None:
 
 @dataclass(frozen=True)
 class Round:
-    """A round's missing rows, in (campaign, client) order, as arrow; records on demand."""
+    """A round's missing rows, in a temporary table of the run's connection; records on demand.
+
+    `table_name` holds them in (campaign, client) order, numbered by `position` from 0: client_id,
+    campaign_id, the CONTEXT_COLUMNS and first_attempt; the plan drops it when the next round
+    starts. Only the rows that need a model call ever come into Python (`rows_at`); the bulk replay
+    keys and settles the rest in DuckDB.
+    """
 
     number: int
-    table: pa.Table
+    size: int
     campaigns: dict[str, Campaign]
     # The `temperature` setting: when set, every campaign samples at it.
     temperature_override: float | None
+    connection: duckdb.DuckDBPyConnection
 
     def __len__(self) -> int:
-        return self.table.num_rows
+        return self.size
+
+    @property
+    def table_name(self) -> str:
+        return f"generation_round_{self.number}"
 
     def temperatures(self) -> dict[str, float]:
         """Each campaign's sampling temperature in this round (the `temperature` setting, if set)."""
@@ -63,11 +90,25 @@ class Round:
             for campaign_id, campaign in self.campaigns.items()
         }
 
-    def rows_at(self, positions: list[int]) -> list[RoundRow]:
-        """The records of the rows at `positions`."""
-        return self._records(self.table.take(pa.array(positions, pa.int64())), positions)
+    def arrow(self) -> pa.Table:
+        """Every row, in position order."""
+        return self.connection.execute(f"select * from {self.table_name} order by position").to_arrow_table()
 
-    def _records(self, table: pa.Table, positions) -> list[RoundRow]:
+    def rows_at(self, positions: list[int]) -> list[RoundRow]:
+        """The records of the rows at `positions`, in position order."""
+        if not positions:
+            return []
+        self.connection.register(_POSITIONS_VIEW, pa.table({"position": pa.array(positions, pa.int64())}))
+        try:
+            table = self.connection.execute(
+                f"select * from {self.table_name} semi join {_POSITIONS_VIEW} using (position) "
+                "order by position"
+            ).to_arrow_table()
+        finally:
+            self.connection.unregister(_POSITIONS_VIEW)
+        return self._records(table)
+
+    def _records(self, table: pa.Table) -> list[RoundRow]:
         columns = {name: _python_values(table.column(name)) for name in table.column_names}
         temperatures = self.temperatures()
         return [
@@ -81,7 +122,7 @@ class Round:
                 position=position,
             )
             for position, client_id, first_attempt, context in zip(
-                positions,
+                columns["position"],
                 columns["client_id"],
                 columns["first_attempt"],
                 self._contexts(columns),
@@ -116,49 +157,123 @@ class Round:
 
 
 class RunPlan:
-    """The targets of one run and the ok messages so far, on a private DuckDB connection.
+    """The targets of one run, the ok messages so far and the rows settled, in DuckDB.
+
+    Everything lives in temporary tables (named `generation_...`) of `connection`: the one the
+    response cache is attached to, so a round's keys are looked up in the cache without leaving
+    DuckDB, and a million settled rows never become Python objects. Without a connection the plan
+    works on a private in-memory one. Inputs may be arrow or relations of `connection` (dbt's refs:
+    read where they are, never copied into Python).
 
     `offers` (client_id, campaign_id, round, offer) gives a row the catalogue phrase its prompt
     opens with; a row without one gets a prompt without an offer.
     """
 
-    def __init__(self, clients, campaigns, existing, settings: Settings, offers=None) -> None:
+    def __init__(
+        self,
+        clients,
+        campaigns,
+        existing,
+        settings: Settings,
+        offers=None,
+        *,
+        connection: duckdb.DuckDBPyConnection | None = None,
+    ) -> None:
         self.settings = settings
-        self._work = duckdb.connect()
-        self._work.register("clients_in", as_arrow(clients))
-        self._work.register("campaigns_in", as_arrow(campaigns))
-        self._work.register("existing_in", as_arrow(existing) or OUTPUT_SCHEMA.empty_table())
-        self._work.register("offers_in", as_arrow(offers) or OFFERS_SCHEMA.empty_table())
+        self._owns_connection = connection is None
+        self._work = duckdb.connect() if connection is None else connection
+        self._register(_INPUTS["clients"], clients)
+        self._register(_INPUTS["campaigns"], campaigns)
+        self._register(_INPUTS["existing"], existing, OUTPUT_SCHEMA)
+        self._register(_INPUTS["offers"], offers, OFFERS_SCHEMA)
         self._create_targets()
         self._create_history()
+        self._work.register(_EMPTY_OUTPUT_VIEW, OUTPUT_SCHEMA.empty_table())
+        self._work.execute(
+            f"create or replace temp table {OUTPUT_TABLE} as select * from {_EMPTY_OUTPUT_VIEW}"
+        )
+        self._work.unregister(_EMPTY_OUTPUT_VIEW)
         self.campaigns = self._campaigns()
         #: Rows the run must settle: every target without an ok message.
         self.total: int = self._scalar(
-            "select count(*) from targets anti join messages using (client_id, campaign_id, round)"
+            "select count(*) from generation_targets anti join generation_messages "
+            "using (client_id, campaign_id, round)"
         )
+
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        return self._work
 
     def round(self, number: int) -> Round:
         """The round's missing rows with their context, from the finished previous round."""
-        table = self._work.execute(
-            _ROUND_SQL.format(
+        self._work.execute(f"drop table if exists temp.main.generation_round_{number - 1}")
+        table_name = f"generation_round_{number}"
+        self._work.execute(
+            f"create or replace temp table {table_name} as "
+            + _ROUND_SQL.format(
                 round=number,
                 previous=number - 1,
                 ideas_preceding=max(self.settings.ideas_size - 1, 0),
                 ideas_size=self.settings.ideas_size,
                 history_size=self.settings.history_size,
             )
-        ).to_arrow_table()
-        return Round(number, table, self.campaigns, self.settings.temperature)
+        )
+        size = self._scalar(f"select count(*) from {table_name}")
+        return Round(number, size, self.campaigns, self.settings.temperature, self._work)
 
-    def remember_ok(self, rows: pa.Table) -> None:
-        """Add a round's ok messages (client_id, campaign_id, round, message) for the next round."""
+    def add_output(self, rows: pa.Table) -> None:
+        """Add rows (OUTPUT_SCHEMA) to the run's output: the outcomes of the round's jobs."""
         if rows.num_rows:
-            self._work.register("new_ok", rows.select(["client_id", "campaign_id", "round", "message"]))
-            self._work.execute("insert into messages select * from new_ok")
-            self._work.unregister("new_ok")
+            self._work.register(_NEW_ROWS_VIEW, rows)
+            try:
+                self._work.execute(f"insert into {OUTPUT_TABLE} by name select * from {_NEW_ROWS_VIEW}")
+            finally:
+                self._work.unregister(_NEW_ROWS_VIEW)
 
-    def close(self) -> None:
-        self._work.close()
+    def remember_ok(self, number: int) -> None:
+        """Round `number`'s ok messages, settled or new, become context for the next round."""
+        self._work.execute(
+            f"""
+            insert into generation_messages
+            select client_id, campaign_id, round, message
+            from {OUTPUT_TABLE}
+            where round = $round and status = 'ok'
+            """,
+            {"round": number},
+        )
+
+    def output(self) -> duckdb.DuckDBPyRelation:
+        """The run's rows (OUTPUT_SCHEMA) in (round, campaign, client) order, however settled."""
+        return self._work.sql(f"select * from {OUTPUT_TABLE} order by round, campaign_id, client_id")
+
+    def close(self, *, keep_output: bool = False) -> None:
+        """Drop the run's temporary tables (but the output when `keep_output`: a relation reads it)."""
+        if self._owns_connection:
+            self._work.close()
+            return
+        names = self._work.execute(
+            "select table_name from duckdb_tables() "
+            "where temporary and starts_with(table_name, 'generation_')"
+        ).fetchall()
+        for (name,) in names:
+            if not (keep_output and name == OUTPUT_TABLE):
+                self._work.execute(f"drop table if exists temp.main.{name}")
+        for view in _INPUTS.values():
+            self._work.unregister(view)
+
+    def _register(self, view: str, data, empty: pa.Schema | None = None) -> None:
+        """`data` as a view: a relation of this connection as it is, anything else as arrow."""
+        if data is None:
+            data = empty.empty_table() if empty is not None else None
+        if isinstance(data, duckdb.DuckDBPyRelation):
+            try:
+                self._work.register(view, data)
+                self._work.execute(f"select * from {view} limit 0")
+                return
+            except duckdb.InvalidInputException:
+                # A relation of another connection cannot be scanned here: read it as arrow.
+                pass
+        self._work.register(view, as_arrow(data))
 
     def _scalar(self, sql: str) -> int:
         row = self._work.execute(sql).fetchone()
@@ -168,12 +283,12 @@ class RunPlan:
         """The campaigns the settings ask for, and every (client, campaign, round) of them."""
         settings = self.settings
         only_clients = list(settings.only_client_ids) if settings.only_client_ids else None
-        segment = "c.segment" if "segment" in self._work.table("clients_in").columns else "null"
+        segment = "c.segment" if "segment" in self._work.table(_INPUTS["clients"]).columns else "null"
         self._work.execute(
-            """
-            create temp table generated_campaigns as
+            f"""
+            create or replace temp table generation_campaigns as
             select campaign_id, instructions, max_characters, temperature
-            from campaigns_in
+            from {_INPUTS["campaigns"]}
             where kind = 'generated'
                 and coalesce(is_active, true)
                 and (cast($campaigns as varchar[]) is null or list_contains($campaigns, campaign_id))
@@ -183,7 +298,7 @@ class RunPlan:
         # Per row only what differs between rows: a campaign's instructions stay in its own table.
         self._work.execute(
             f"""
-            create temp table targets as
+            create or replace temp table generation_targets as
             select
                 cast(c.client_id as integer) as client_id,
                 c.first_name,
@@ -191,10 +306,10 @@ class RunPlan:
                 k.campaign_id,
                 cast(r.round as integer) as round,
                 o.offer
-            from clients_in as c
-            cross join generated_campaigns as k
+            from {_INPUTS["clients"]} as c
+            cross join generation_campaigns as k
             cross join range(1, $rounds + 1) as r (round)
-            left join offers_in as o
+            left join {_INPUTS["offers"]} as o
                 on o.client_id = c.client_id and o.campaign_id = k.campaign_id and o.round = r.round
             where (cast($clients as integer[]) is null or list_contains($clients, c.client_id))
                 and nullif(trim(c.first_name), '') is not null
@@ -204,10 +319,11 @@ class RunPlan:
 
     def _create_history(self) -> None:
         """The ok messages already written, and where each row not ok yet continues its attempts."""
+        existing = _INPUTS["existing"]
         self._work.execute(
-            """
-            create temp table messages as
-            select client_id, campaign_id, round, message from existing_in where status = 'ok'
+            f"""
+            create or replace temp table generation_messages as
+            select client_id, campaign_id, round, message from {existing} where status = 'ok'
             """
         )
         # A rejected row continues after its last (rejected, cached) answer; a failed row at the
@@ -215,14 +331,14 @@ class RunPlan:
         next_attempt = (
             "case when status = 'rejected' then coalesce(attempts, 0) + 1 "
             "else greatest(coalesce(attempts, 1), 1) end"
-            if "attempts" in self._work.table("existing_in").columns
+            if "attempts" in self._work.table(existing).columns
             else "1"
         )
         self._work.execute(
             f"""
-            create temp table continued as
+            create or replace temp table generation_continued as
             select client_id, campaign_id, round, max({next_attempt}) as first_attempt
-            from existing_in
+            from {existing}
             where status is distinct from 'ok'
             group by client_id, campaign_id, round
             """
@@ -230,7 +346,7 @@ class RunPlan:
 
     def _campaigns(self) -> dict[str, Campaign]:
         rows = self._work.execute(
-            "select campaign_id, instructions, max_characters, temperature from generated_campaigns"
+            "select campaign_id, instructions, max_characters, temperature from generation_campaigns"
         ).fetchall()
         return {
             campaign_id: Campaign(campaign_id, instructions or "", max_characters or 160, temperature)
@@ -258,14 +374,14 @@ with
 
 todo as (
     select t.*
-    from targets as t
-    anti join messages as m using (client_id, campaign_id, round)
+    from generation_targets as t
+    anti join generation_messages as m using (client_id, campaign_id, round)
     where t.round = {round}
 ),
 
 history as (
     select client_id, campaign_id, list(message order by round desc) as earlier_messages
-    from messages
+    from generation_messages
     where round < {round}
     group by client_id, campaign_id
 ),
@@ -278,11 +394,12 @@ previous as (
             partition by campaign_id order by client_id
             rows between {ideas_preceding} preceding and current row
         ) as ideas
-    from messages
+    from generation_messages
     where round = {previous}
 )
 
 select
+    row_number() over (order by todo.campaign_id, todo.client_id) - 1 as position,
     todo.client_id,
     todo.campaign_id,
     todo.first_name,
@@ -293,7 +410,7 @@ select
     coalesce(continued.first_attempt, 1) as first_attempt
 from todo
 left join history using (client_id, campaign_id)
-left join continued using (client_id, campaign_id, round)
+left join generation_continued as continued using (client_id, campaign_id, round)
 asof left join previous
     on todo.campaign_id = previous.campaign_id and todo.client_id > previous.client_id
 order by todo.campaign_id, todo.client_id

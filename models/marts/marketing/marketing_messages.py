@@ -1,11 +1,13 @@
 """One row per client, generated campaign and round: the messages the language model wrote.
 
 Incremental: each run asks only for the rows that are missing (or not `ok` yet); see
-`python_udfs/generation/orchestrator.py`. Settings arrive as the `generation` config, which
-dbt_project.yml renders from the generation_* vars (Python models cannot call `var()`).
+`python_udfs/generation/orchestrator.py`. Cached rows are settled in DuckDB, on dbt's own
+connection; only the rows that need a model call pass through Python. Settings arrive as the
+`generation` config, which dbt_project.yml renders from the generation_* vars (Python models
+cannot call `var()`).
 """
 
-from python_udfs.generation import generate_missing
+from python_udfs.generation import generate_missing_relation
 
 
 def model(dbt, session):
@@ -20,7 +22,8 @@ def model(dbt, session):
         existing = session.sql(
             f"select client_id, campaign_id, round, status, message, attempts from {dbt.this}"
         )
-    return generate_missing(
+    # A relation over the run's rows in DuckDB: dbt writes them without them passing through Python.
+    return generate_missing_relation(
         # Only what a prompt may use: never the CPF, the full name or the balance.
         clients=dbt.ref("clients").project("client_id, first_name, segment"),
         campaigns=dbt.ref("stg_marketing__campaigns"),
