@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 
 import duckdb
-import pyarrow.parquet as pq
 
 from bench.measure import machine_info
 from bench.prefill import campaigns_table, prefill_cache
@@ -97,20 +96,20 @@ def cached_run(size: int, memory_limit: str, scratch: Path, checked_every: int) 
     with LLMServer() as server:
         started = time.perf_counter()
         inputs = mart_inputs(workdir, imports, cache, server)
-        messages = prefill_cache(
+        messages_parquet = workdir / "messages.parquet"
+        prefilled = prefill_cache(
             cache,
             inputs.clients,
             campaigns_table(CAMPAIGNS_SEED),
             server_settings(server),
             offers=inputs.offers,
+            messages_path=messages_parquet,
             checked_every=checked_every,
+            memory_limit=memory_limit,
         )
         prefill_seconds = time.perf_counter() - started
         del inputs
-        messages_parquet = workdir / "messages.parquet"
-        pq.write_table(messages, messages_parquet)
-        message_count = messages.num_rows
-        del messages
+        message_count = prefilled.messages
         print(f"{size:,}: {message_count:,} answers cached in {prefill_seconds:.0f} s", flush=True)
         database = fresh(workdir / "marketing.duckdb")
         before = server.requests

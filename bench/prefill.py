@@ -4,7 +4,8 @@ The scale benchmark measures `dbt build` with every message already cached. The 
 the generation's own planning (`RunPlan` and `RequestKeys.first_requests`: the same SQL, prompt
 rendering and key hashing the build's bulk replay uses) and the rows are written in bulk into the
 tables `ResponseCache` creates, with `record_decisions`: the build then finds every request and its
-decision and makes zero model calls, which the loopback server's counter confirms.
+decision and makes zero model calls, which the loopback server's counter confirms. The planned
+rows stream out of DuckDB in batches, so ten million clients fit in a few GB.
 
 Answers are the loopback server's own messages, made unique past its 623,645 distinct ones by a
 closing that changes every 623,645 messages; any that would fail validation or come too close to a
@@ -13,22 +14,24 @@ prompt's few-shot examples is skipped. So none is rejected as a duplicate and re
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from python_udfs.generation.cache import RESPONSES_SCHEMA, ResponseCache
 from python_udfs.generation.judging import decision_checks
-from python_udfs.generation.keys import RequestKeys
+from python_udfs.generation.keys import ROUND_KEYS_TABLE, RequestKeys
 from python_udfs.generation.planning import RunPlan
 from python_udfs.generation.prompts import FEW_SHOT_EXAMPLES, PROMPT_VERSION
 from python_udfs.generation.settings import Settings
 from python_udfs.generation.validation import DuplicateGuard, clean_message, normalise, validate_message
 from testkit.llm_server import DISTINCT_MESSAGES, portuguese_message
 
-__all__ = ["campaigns_table", "plan_first_requests", "prefill_cache"]
+__all__ = ["MESSAGES_SCHEMA", "Prefilled", "campaigns_table", "prefill_cache"]
 
 _CLOSINGS = (
     "", " Boas festas!", " Feliz Natal!", " Aproveite!", " Conte com a gente!", " Até breve!",
@@ -68,33 +71,69 @@ def unique_message(first_name: str, index: int) -> str:
     return portuguese_message(first_name, index) + _CLOSINGS[block]
 
 
-def plan_first_requests(
-    clients, campaigns, settings: Settings, *, provider_name: str, model: str | None, style: str, offers=None
-) -> pa.Table:
-    """The first round's requests as a fresh build plans them, without calling a model.
+# What the plain-SQL comparison reads: the messages as `marketing_messages` rows.
+MESSAGES_SCHEMA = pa.schema(
+    [
+        ("client_id", pa.int32()),
+        ("campaign_id", pa.string()),
+        ("round", pa.int32()),
+        ("message", pa.string()),
+        ("status", pa.string()),
+    ]
+)
+# Planned rows answered per batch.
+_BATCH_ROWS = 250_000
 
-    One row per (client, campaign), in the build's order: client_id, campaign_id, round,
-    first_name, attempt, request_hash (the cache key) and prompt_hash. `offers` must be what the
-    build reads (the campaign_offers model), or the keys are those of prompts without offers.
-    """
-    plan = RunPlan(clients, campaigns, None, settings, offers)
-    try:
-        round_ = plan.round(1)
-        keyed = RequestKeys(settings, provider_name, model, style).first_requests(round_).to_arrow_table()
-        table = round_.arrow()
-    finally:
-        plan.close()
-    return pa.table(
-        {
-            "client_id": table.column("client_id").cast(pa.int32()),
-            "campaign_id": table.column("campaign_id").cast(pa.string()),
-            "round": pa.repeat(pa.scalar(1, pa.int32()), table.num_rows),
-            "first_name": table.column("first_name").cast(pa.string()),
-            "attempt": table.column("first_attempt").cast(pa.int32()),
-            "request_hash": keyed.column("request_hash"),
-            "prompt_hash": keyed.column("prompt_hash"),
-        }
-    )
+
+@dataclass(frozen=True)
+class Prefilled:
+    """What `prefill_cache` cached: answers (one per message) and the campaigns they cover."""
+
+    messages: int
+    campaigns: int
+
+
+@dataclass
+class _Answers:
+    """Writes each campaign's next unique message, checking one in `checked_every` as the runner would."""
+
+    max_characters: dict[str, int]
+    checked_every: int
+    next_index: dict[str, int] = field(default_factory=dict)
+    # Only the examples are checked (nothing is added): neighbours differ by construction.
+    example_guards: dict[str, DuplicateGuard] = field(default_factory=dict)
+    written: int = 0
+
+    def batch(self, campaign_ids: list[str], names: list[str]) -> tuple[list[str], list[str | None]]:
+        texts: list[str] = []
+        folded: list[str | None] = []
+        for campaign, name in zip(campaign_ids, names, strict=True):
+            index = self.next_index.get(campaign, 0)
+            if self.written % self.checked_every:
+                text, normalised = unique_message(name, index), None
+            else:
+                text, normalised, index = self._checked(campaign, name, index)
+            self.next_index[campaign] = index + 1
+            self.written += 1
+            texts.append(text)
+            folded.append(normalised)
+        return texts, folded
+
+    def _checked(self, campaign: str, name: str, index: int) -> tuple[str, str, int]:
+        """The first message from `index` on that passes the runner's checks, and its index."""
+        guard = self.example_guards.get(campaign)
+        if guard is None:
+            examples = FEW_SHOT_EXAMPLES.get(campaign, ("", ()))[1]
+            guard = self.example_guards[campaign] = DuplicateGuard(examples)
+        while True:
+            text = unique_message(name, index)
+            folded = normalise(text, name)
+            if (
+                validate_message(clean_message(text), name, self.max_characters[campaign]) is None
+                and guard.check_normalised(folded) is None
+            ):
+                return text, folded, index
+            index += 1
 
 
 def prefill_cache(
@@ -103,12 +142,15 @@ def prefill_cache(
     campaigns: pa.Table,
     settings: Settings,
     *,
+    messages_path: Path,
     style: str = "chat",
     offers: pa.Table | None = None,
     checked_every: int = 1,
-) -> pa.Table:
+    memory_limit: str = "4GB",
+) -> Prefilled:
     """Cache an answer for every round-1 message, and the runner's decision on it (accepted), as a
-    first run would have left them; returns the messages as `marketing_messages` rows.
+    first run would have left them; writes the messages as `marketing_messages` rows (Parquet,
+    MESSAGES_SCHEMA) to `messages_path`.
 
     Every answer is checked as the runner checks a new one (cleaning, validation, the few-shot
     examples; neighbours differ by construction), so the recorded decisions are the ones it makes.
@@ -117,57 +159,56 @@ def prefill_cache(
     The unchecked answers are the same server templates as the checked ones, and the build's data
     tests still check every message it writes.
     """
-    planned = plan_first_requests(
-        clients,
-        campaigns,
-        settings,
-        provider_name=settings.provider,
-        model=settings.model_name,
-        style=style,
-        offers=offers,
+    answers = _Answers(
+        {
+            row["campaign_id"]: row["max_characters"] or 160
+            for row in campaigns.select(["campaign_id", "max_characters"]).to_pylist()
+        },
+        checked_every,
     )
-    max_characters = {
-        row["campaign_id"]: row["max_characters"] or 160
-        for row in campaigns.select(["campaign_id", "max_characters"]).to_pylist()
-    }
-    texts, normalised = [], []
-    next_index: dict[str, int] = {}
-    # Only the examples are checked (nothing is added): neighbours differ by construction.
-    example_guards: dict[str, DuplicateGuard] = {}
-    columns = planned.select(["campaign_id", "first_name"]).to_pydict()
-    for row, (campaign, name) in enumerate(zip(columns["campaign_id"], columns["first_name"], strict=True)):
-        if row % checked_every:
-            index = next_index.get(campaign, 0)
-            next_index[campaign] = index + 1
-            texts.append(unique_message(name, index))
-            normalised.append(None)
-            continue
-        guard = example_guards.get(campaign)
-        if guard is None:
-            guard = example_guards[campaign] = DuplicateGuard(FEW_SHOT_EXAMPLES.get(campaign, ("", ()))[1])
-        index = next_index.get(campaign, 0)
-        while True:
-            text = unique_message(name, index)
-            folded = normalise(text, name)
-            if (
-                validate_message(clean_message(text), name, max_characters[campaign]) is None
-                and guard.check_normalised(folded) is None
-            ):
-                break
-            index += 1
-        next_index[campaign] = index + 1
-        texts.append(text)
-        normalised.append(folded)
+    keys = RequestKeys(settings, settings.provider, settings.model_name, style)
+    campaign_ids: set[str] = set()
+    with duckdb.connect(config={"memory_limit": memory_limit}) as connection:
+        connection.execute(f"attach '{cache_file}' as llm_cache")
+        cache = ResponseCache(connection)  # creates the tables exactly as the build expects them
+        plan = RunPlan(clients, campaigns, None, settings, offers, connection=connection)
+        round_ = plan.round(1)
+        keys.first_requests(round_)
+        planned = connection.execute(
+            f"""
+            select r.client_id, r.campaign_id, r.first_name, k.request_hash, k.prompt_hash
+            from {round_.table_name} as r
+            inner join {ROUND_KEYS_TABLE} as k using (position)
+            order by r.position
+            """
+        ).fetch_record_batch(_BATCH_ROWS)
+        # The planned rows stream from `connection`; the answers go in through cursors of their own.
+        writer = connection.cursor()
+        with pq.ParquetWriter(messages_path, MESSAGES_SCHEMA) as parquet:
+            for batch in planned:
+                columns = batch.to_pydict()
+                texts, folded = answers.batch(columns["campaign_id"], columns["first_name"])
+                _store(writer, cache, batch, texts, folded, settings)
+                parquet.write_table(_messages(batch, texts))
+                campaign_ids.update(columns["campaign_id"])
+        writer.close()
+        cache.close()
+        plan.close()
+    return Prefilled(answers.written, len(campaign_ids))
 
-    count = planned.num_rows
+
+def _store(writer, cache: ResponseCache, batch: pa.RecordBatch, texts, folded, settings: Settings) -> None:
+    """One batch's answers and their (ok) decisions, written to the cache."""
+    count = batch.num_rows
     created_at = pa.array([datetime.now(timezone.utc)] * count, pa.timestamp("us", tz="UTC"))
+    request_hash = batch.column("request_hash")
     answers = pa.table(
         {
-            "request_hash": planned.column("request_hash"),
+            "request_hash": request_hash,
             "provider": pa.repeat(pa.scalar(settings.provider), count),
             "model": pa.repeat(pa.scalar(settings.model_name, pa.string()), count),
             "prompt_version": pa.repeat(pa.scalar(PROMPT_VERSION), count),
-            "prompt_hash": planned.column("prompt_hash"),
+            "prompt_hash": batch.column("prompt_hash"),
             "text": pa.array(texts, pa.string()),
             "prompt_tokens": pa.repeat(pa.scalar(0, pa.int64()), count),
             "completion_tokens": pa.repeat(pa.scalar(0, pa.int64()), count),
@@ -175,31 +216,34 @@ def prefill_cache(
             "created_at": created_at,
         }
     )
-    decisions = pa.table(
-        {
-            "request_hash": planned.column("request_hash"),
-            "answer_created_at": created_at,
-            "checks": pa.repeat(pa.scalar(decision_checks(True)), count),
-            "status": pa.repeat(pa.scalar("ok"), count),
-            "reason": pa.nulls(count, pa.string()),
-            "message": pa.array(texts, pa.string()),
-            "normalised": pa.array(normalised, pa.string()),
-            "decided_at": created_at,
-        }
+    writer.register("prefilled", answers.cast(RESPONSES_SCHEMA))
+    writer.execute("insert into llm_cache.main.responses by name select * from prefilled")
+    writer.unregister("prefilled")
+    cache.record_decisions(
+        pa.table(
+            {
+                "request_hash": request_hash,
+                "answer_created_at": created_at,
+                "checks": pa.repeat(pa.scalar(decision_checks(True)), count),
+                "status": pa.repeat(pa.scalar("ok"), count),
+                "reason": pa.nulls(count, pa.string()),
+                "message": pa.array(texts, pa.string()),
+                "normalised": pa.array(folded, pa.string()),
+                "decided_at": created_at,
+            }
+        )
     )
-    with duckdb.connect() as connection:
-        connection.execute(f"attach '{cache_file}' as llm_cache")
-        cache = ResponseCache(connection)  # creates the tables exactly as the build expects them
-        connection.register("prefilled", answers.cast(RESPONSES_SCHEMA))
-        connection.execute("insert into llm_cache.main.responses by name select * from prefilled")
-        cache.record_decisions(decisions)
-        cache.close()
+
+
+def _messages(batch: pa.RecordBatch, texts: list[str]) -> pa.Table:
+    count = batch.num_rows
     return pa.table(
         {
-            "client_id": planned.column("client_id"),
-            "campaign_id": planned.column("campaign_id"),
-            "round": planned.column("round"),
+            "client_id": batch.column("client_id").cast(pa.int32()),
+            "campaign_id": batch.column("campaign_id").cast(pa.string()),
+            "round": pa.repeat(pa.scalar(1, pa.int32()), count),
             "message": pa.array(texts, pa.string()),
             "status": pa.repeat(pa.scalar("ok"), count),
-        }
+        },
+        schema=MESSAGES_SCHEMA,
     )

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from bench import bench_cpf
 from bench.baseline import SYSTEM_PROMPT, run_baseline, user_prompt
@@ -499,17 +498,17 @@ def scale_cached(size: int, plan: Plan, scratch: Path) -> dict:
     with LLMServer() as server:
         started = time.perf_counter()
         inputs = mart_inputs(workdir, imports, cache, server)
-        messages = prefill_cache(
+        messages_parquet = workdir / "messages.parquet"
+        prefilled = prefill_cache(
             cache,
             inputs.clients,
             campaigns_table(CAMPAIGNS_SEED),
             server_settings(server),
             offers=inputs.offers,
+            messages_path=messages_parquet,
         )
         prefill_seconds = time.perf_counter() - started
-        messages_parquet = workdir / "messages.parquet"
-        pq.write_table(messages, messages_parquet)
-        log(f"scale {size:,}: prefilled {messages.num_rows:,} answers in {prefill_seconds:.1f} s")
+        log(f"scale {size:,}: prefilled {prefilled.messages:,} answers in {prefill_seconds:.1f} s")
         builds, plains = [], []
         repeats = plan.largest_scale_repeats if size >= 1_000_000 else plan.repeats
         for repeat in range(repeats):
@@ -542,7 +541,7 @@ def scale_cached(size: int, plan: Plan, scratch: Path) -> dict:
     return {
         "slowest_nodes": slowest_nodes(workdir / "target" / "run_results.json"),
         "clients": size,
-        "messages": messages.num_rows,
+        "messages": prefilled.messages,
         "prefill_seconds": prefill_seconds,
         "dbt_seconds": build_seconds,
         "dbt_runs_seconds": [b.seconds for b in builds],

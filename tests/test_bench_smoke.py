@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 
 from bench.measure import run_measured
@@ -51,10 +52,17 @@ def test_cached_build_and_reruns_call_the_model_only_for_new_clients(tmp_path: P
     generate(imports, CLIENTS)
     database, cache = tmp_path / "marketing.duckdb", tmp_path / "cache.duckdb"
     inputs = mart_inputs(tmp_path, imports, cache, server)
+    messages = tmp_path / "messages.parquet"
     prefilled = prefill_cache(
-        cache, inputs.clients, campaigns_table(CAMPAIGNS_SEED), server_settings(server), offers=inputs.offers
+        cache,
+        inputs.clients,
+        campaigns_table(CAMPAIGNS_SEED),
+        server_settings(server),
+        offers=inputs.offers,
+        messages_path=messages,
     )
-    campaigns = len(set(prefilled.column("campaign_id").to_pylist()))
+    campaigns = prefilled.campaigns
+    assert pq.read_table(messages).num_rows == prefilled.messages
 
     before = server.requests
     dbt_build(tmp_path, imports, database, cache, server)
@@ -75,7 +83,7 @@ def test_cached_build_and_reruns_call_the_model_only_for_new_clients(tmp_path: P
         ok_rows = connection.execute(
             "select count(*) from marketing_messages where status = 'ok'"
         ).fetchone()[0]
-    assert ok_rows == prefilled.num_rows + NEW_CLIENTS * campaigns
+    assert ok_rows == prefilled.messages + NEW_CLIENTS * campaigns
 
 
 def test_the_build_timeline_cuts_the_wall_time_at_the_generative_node(tmp_path: Path):

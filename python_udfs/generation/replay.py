@@ -54,10 +54,11 @@ def replay_decided(round_: Round, keys: RequestKeys, provider: str, model: str) 
     connection = round_.connection
     keys.first_requests(round_)
     _find_accepted(round_, normalised=False)
-    settled, prompt_tokens, completion_tokens = connection.execute(
+    totals = connection.execute(
         f"select count(*), coalesce(sum(prompt_tokens), 0), coalesce(sum(completion_tokens), 0) "
         f"from {_ACCEPTED_TABLE}"
     ).fetchone()
+    settled, prompt_tokens, completion_tokens = totals if totals else (0, 0, 0)
     if settled:
         connection.execute(
             _SETTLE_SQL.format(round_table=round_.table_name),
