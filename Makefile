@@ -72,8 +72,10 @@ bench-ray: install
 
 # Not part of the tests: the shaping models alone (no model, no cache) at 1M and 10M clients; writes
 # bench/results/data_side.json (docs/SCALING.md quotes it). About 15 minutes.
+# BENCH_DATA_ARGS="--cached --sizes 10000000 --memory-limit 16GB": the whole build with every
+# message cached instead (about 25 minutes and 17 GB at 10M).
 bench-data-side: install
-	$(BIN)/python -m bench.data_side
+	$(BIN)/python -m bench.data_side $(BENCH_DATA_ARGS)
 
 # Not part of the tests: the quality benchmark on the embedded model; writes docs/QUALITY.md and
 # evaluation/results/latest.json (about 10 minutes on 2 cores).
