@@ -1035,8 +1035,8 @@ def misses(results: dict) -> list[str]:
             "per distinct context in Python, then two SHA-256 a row in DuckDB, the same keys the "
             "runner writes) and looks them up in the cache; dbt runs each of its 200 data tests as a "
             "query of its own; the exports are written as a table, then copied to their files. "
-            "Peak memory is DuckDB's buffer pool (its default limit is 80% of the machine's memory) plus "
-            "the round's columns in Python."
+            "Peak memory is DuckDB's buffer pool (its default limit is 80% of the machine's memory): "
+            "the generative step settles cached rows in DuckDB, so its limit covers them."
         )
     if e["overhead"] >= 0.15:
         notes.append(
