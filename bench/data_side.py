@@ -29,15 +29,12 @@ from pathlib import Path
 import duckdb
 
 from bench.measure import machine_info
-from bench.prefill import campaigns_table, prefill_cache
 from bench.run import (
-    CAMPAIGNS_SEED,
     MART_INPUTS_SELECTION,
+    cache_every_message,
     dbt_build,
     fresh,
-    mart_inputs,
     plain_sql_run,
-    server_settings,
     slowest_nodes,
 )
 from testkit.datagen import generate
@@ -95,20 +92,17 @@ def cached_run(size: int, memory_limit: str, scratch: Path, checked_every: int) 
     env = {"MARKETING_DUCKDB_MEMORY_LIMIT": memory_limit}
     with LLMServer() as server:
         started = time.perf_counter()
-        inputs = mart_inputs(workdir, imports, cache, server)
         messages_parquet = workdir / "messages.parquet"
-        prefilled = prefill_cache(
+        prefilled = cache_every_message(
+            workdir,
+            imports,
             cache,
-            inputs.clients,
-            campaigns_table(CAMPAIGNS_SEED),
-            server_settings(server),
-            offers=inputs.offers,
-            messages_path=messages_parquet,
+            server,
+            messages_parquet,
             checked_every=checked_every,
             memory_limit=memory_limit,
         )
         prefill_seconds = time.perf_counter() - started
-        del inputs
         message_count = prefilled.messages
         print(f"{size:,}: {message_count:,} answers cached in {prefill_seconds:.0f} s", flush=True)
         database = fresh(workdir / "marketing.duckdb")

@@ -17,7 +17,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 
-from python_udfs.generation import cache, execution, generator, keys, orchestrator, planning
+from python_udfs.generation import cache, execution, generator, keys, orchestrator, planning, rounds
 from python_udfs.generation.engines import async_http
 
 __all__ = ["PHASES", "PhaseTimer"]
@@ -30,7 +30,7 @@ PHASES: dict[str, tuple[str, list[tuple[object, str]]]] = {
             (planning.RunPlan, "__init__"),
             (planning.RunPlan, "round"),
             (planning.RunPlan, "remember_ok"),
-            (planning.Round, "rows_at"),
+            (rounds.Round, "rows_at"),
             (keys.RequestKeys, "plan"),
         ],
     ),

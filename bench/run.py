@@ -27,7 +27,7 @@ import pyarrow as pa
 from bench import bench_cpf
 from bench.baseline import SYSTEM_PROMPT, run_baseline, user_prompt
 from bench.measure import Measured, machine_info, median, run_measured
-from bench.prefill import campaigns_table, prefill_cache
+from bench.prefill import Prefilled, campaigns_table, prefill_cache
 from bench.profile import PHASES, PhaseTimer
 from python_udfs.cpf import MACROS
 from python_udfs.generation import generate_missing
@@ -484,6 +484,31 @@ def mart_inputs(workdir: Path, imports: Path, cache: Path, server: LLMServer) ->
         )
 
 
+def cache_every_message(
+    workdir: Path,
+    imports: Path,
+    cache: Path,
+    server: LLMServer,
+    messages_path: Path,
+    *,
+    checked_every: int = 1,
+    memory_limit: str = "4GB",
+) -> Prefilled:
+    """Build what the generative model reads from `imports`, then put an answer for every message a
+    build will ask for in `cache` (`bench.prefill`); the messages go to `messages_path`."""
+    inputs = mart_inputs(workdir, imports, cache, server)
+    return prefill_cache(
+        cache,
+        inputs.clients,
+        campaigns_table(CAMPAIGNS_SEED),
+        server_settings(server),
+        offers=inputs.offers,
+        messages_path=messages_path,
+        checked_every=checked_every,
+        memory_limit=memory_limit,
+    )
+
+
 def fresh(path: Path) -> Path:
     path.unlink(missing_ok=True)
     Path(f"{path}.wal").unlink(missing_ok=True)
@@ -497,16 +522,8 @@ def scale_cached(size: int, plan: Plan, scratch: Path) -> dict:
     cache = fresh(workdir / "cache.duckdb")
     with LLMServer() as server:
         started = time.perf_counter()
-        inputs = mart_inputs(workdir, imports, cache, server)
         messages_parquet = workdir / "messages.parquet"
-        prefilled = prefill_cache(
-            cache,
-            inputs.clients,
-            campaigns_table(CAMPAIGNS_SEED),
-            server_settings(server),
-            offers=inputs.offers,
-            messages_path=messages_parquet,
-        )
+        prefilled = cache_every_message(workdir, imports, cache, server, messages_parquet)
         prefill_seconds = time.perf_counter() - started
         log(f"scale {size:,}: prefilled {prefilled.messages:,} answers in {prefill_seconds:.1f} s")
         builds, plains = [], []

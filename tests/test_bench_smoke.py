@@ -20,14 +20,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from bench.measure import run_measured
-from bench.prefill import campaigns_table, prefill_cache
 from bench.profile import PHASES, PhaseTimer
 from bench.run import (
-    CAMPAIGNS_SEED,
     build_timeline,
+    cache_every_message,
     dbt_build,
     earlier_results,
-    mart_inputs,
     server_settings,
 )
 from python_udfs.generation import generate_missing
@@ -51,16 +49,8 @@ def test_cached_build_and_reruns_call_the_model_only_for_new_clients(tmp_path: P
     imports = tmp_path / "imports"
     generate(imports, CLIENTS)
     database, cache = tmp_path / "marketing.duckdb", tmp_path / "cache.duckdb"
-    inputs = mart_inputs(tmp_path, imports, cache, server)
     messages = tmp_path / "messages.parquet"
-    prefilled = prefill_cache(
-        cache,
-        inputs.clients,
-        campaigns_table(CAMPAIGNS_SEED),
-        server_settings(server),
-        offers=inputs.offers,
-        messages_path=messages,
-    )
+    prefilled = cache_every_message(tmp_path, imports, cache, server, messages)
     campaigns = prefilled.campaigns
     assert pq.read_table(messages).num_rows == prefilled.messages
 

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from python_udfs.generation import generate_missing, generate_missing_relation
-from python_udfs.generation.planning import Round
+from python_udfs.generation.rounds import Round
 from testkit.llm_server import LLMServer
 from tests.generation_support import cache_connection, campaigns, demo_clients, fake_server_settings
 

@@ -1,14 +1,15 @@
 """The generative step: plan the missing messages, ask the model for them, keep the good ones.
 
 Modules by job: `settings` (what a run does), `planning` (the DuckDB SQL working out each round's
-missing rows and their context), `records` (the typed records passed between modules), `keys`
-(seeds, prompt hashes, cache keys), `cache` (the durable response cache), `replay` (a round's rows
-settled in bulk from stored decisions), `execution` (engines making model calls; caching as answers
-arrive; fail-fast), `judging` (cleaning, validation, duplicates, stored decisions), `generator` (the
-per-job waves of attempts), `ledger` (run counts and the generation_log row), `output` (the rows'
-schema) and `orchestrator` (`generate_missing` and `generate_missing_relation`, from end to end).
-`udf` is the same step as a SQL function; `prompts`, `validation` and `providers` are what the model
-is asked, what is kept, and who answers.
+missing rows and their context), `rounds` (a round's rows in DuckDB, records on demand), `records`
+(the typed records passed between modules), `keys` (seeds, prompt hashes, cache keys), `cache` (the
+durable response cache), `replay` (a round's rows settled in bulk from stored decisions),
+`execution` (engines making model calls; caching as answers arrive; fail-fast), `judging`
+(cleaning, validation, duplicates, stored decisions), `generator` (the per-job waves of attempts),
+`ledger` (run counts and the generation_log row), `output` (the rows' schema) and `orchestrator`
+(`generate_missing` and `generate_missing_relation`, from end to end). `udf` is the same step as a
+SQL function; `prompts`, `validation` and `providers` are what the model is asked, what is kept,
+and who answers.
 """
 
 from python_udfs.generation.cache import ResponseCache

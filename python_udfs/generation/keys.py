@@ -23,10 +23,10 @@ from functools import lru_cache
 import duckdb
 import pyarrow as pa
 
-from python_udfs.generation.planning import CONTEXT_COLUMNS, Round
 from python_udfs.generation.prompts import PROMPT_VERSION, render_prompt
 from python_udfs.generation.providers.base import CompletionRequest, Prompt
 from python_udfs.generation.records import PlannedRequest, RoundRow
+from python_udfs.generation.rounds import CONTEXT_COLUMNS, Round
 from python_udfs.generation.settings import Settings
 
 __all__ = ["ROUND_KEYS_TABLE", "RequestKeys", "prompt_hash"]

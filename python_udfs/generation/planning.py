@@ -5,29 +5,22 @@ Everything set-based happens here, in SQL on the run's connection (the one the r
 attached to): the targets the settings ask for, the ok messages already written, where rejected or
 failed rows continue their attempts, for each round the missing rows with their context (the
 client's earlier messages in the campaign, the previous round's ideas of the few clients just
-before), and the output. Python only ever sees the rows that need a model call, as `RoundRow`
-records.
+before), and the output. A round is handed on as a `Round` (`rounds`): Python only ever sees
+the rows that need a model call.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from python_udfs.generation.output import OUTPUT_SCHEMA
-from python_udfs.generation.prompts import MessageContext
-from python_udfs.generation.records import Campaign, RoundRow
+from python_udfs.generation.records import Campaign
+from python_udfs.generation.rounds import Round
 from python_udfs.generation.settings import Settings
 
-__all__ = ["CONTEXT_COLUMNS", "OFFERS_SCHEMA", "OUTPUT_TABLE", "Round", "RunPlan", "as_arrow"]
+__all__ = ["OFFERS_SCHEMA", "OUTPUT_TABLE", "RunPlan", "as_arrow"]
 
-# The columns of a round that become `MessageContext` fields, by the same name: what the prompt may
-# read about a client. Only what `_ROUND_SQL` selects can appear, and it selects nothing else: a new
-# prompt input is a column there, a name here and a field of `MessageContext`.
-CONTEXT_COLUMNS = ("first_name", "segment", "offer", "earlier_messages", "ideas_to_avoid")
 # What `offers` holds (the campaign_offers model's columns the generation reads): none, no offers.
 OFFERS_SCHEMA = pa.schema(
     [("client_id", pa.int32()), ("campaign_id", pa.string()), ("round", pa.int32()), ("offer", pa.string())]
@@ -43,7 +36,6 @@ _INPUTS = {
     "existing": "generation_existing_in",
     "offers": "generation_offers_in",
 }
-_POSITIONS_VIEW = "generation_positions_in"
 _NEW_ROWS_VIEW = "generation_new_rows_in"
 _EMPTY_OUTPUT_VIEW = "generation_empty_output_in"
 
@@ -57,103 +49,6 @@ def as_arrow(data) -> pa.Table | None:
     if isinstance(data, pa.RecordBatchReader):
         return data.read_all()
     return pa.table(data)
-
-
-@dataclass(frozen=True)
-class Round:
-    """A round's missing rows, in a temporary table of the run's connection; records on demand.
-
-    `table_name` holds them in (campaign, client) order, numbered by `position` from 0: client_id,
-    campaign_id, the CONTEXT_COLUMNS and first_attempt; the plan drops it when the next round
-    starts. Only the rows that need a model call ever come into Python (`rows_at`); the bulk replay
-    keys and settles the rest in DuckDB.
-    """
-
-    number: int
-    size: int
-    campaigns: dict[str, Campaign]
-    # The `temperature` setting: when set, every campaign samples at it.
-    temperature_override: float | None
-    connection: duckdb.DuckDBPyConnection
-
-    def __len__(self) -> int:
-        return self.size
-
-    @property
-    def table_name(self) -> str:
-        return f"generation_round_{self.number}"
-
-    def temperatures(self) -> dict[str, float]:
-        """Each campaign's sampling temperature in this round (the `temperature` setting, if set)."""
-        return {
-            campaign_id: campaign.sampling_temperature(self.temperature_override)
-            for campaign_id, campaign in self.campaigns.items()
-        }
-
-    def arrow(self) -> pa.Table:
-        """Every row, in position order."""
-        return self.connection.execute(f"select * from {self.table_name} order by position").to_arrow_table()
-
-    def rows_at(self, positions: list[int]) -> list[RoundRow]:
-        """The records of the rows at `positions`, in position order."""
-        if not positions:
-            return []
-        self.connection.register(_POSITIONS_VIEW, pa.table({"position": pa.array(positions, pa.int64())}))
-        try:
-            table = self.connection.execute(
-                f"select * from {self.table_name} semi join {_POSITIONS_VIEW} using (position) "
-                "order by position"
-            ).to_arrow_table()
-        finally:
-            self.connection.unregister(_POSITIONS_VIEW)
-        return self._records(table)
-
-    def _records(self, table: pa.Table) -> list[RoundRow]:
-        columns = {name: _python_values(table.column(name)) for name in table.column_names}
-        temperatures = self.temperatures()
-        return [
-            RoundRow(
-                context=context,
-                seed_key=f"{client_id}|{context.campaign_id}|{self.number}",
-                temperature=temperatures[context.campaign_id],
-                client_id=client_id,
-                round=self.number,
-                first_attempt=max(int(first_attempt or 1), 1),
-                position=position,
-            )
-            for position, client_id, first_attempt, context in zip(
-                columns["position"],
-                columns["client_id"],
-                columns["first_attempt"],
-                self._contexts(columns),
-                strict=True,
-            )
-        ]
-
-    def contexts(self, table: pa.Table) -> list[MessageContext]:
-        """The prompt context of each row of `table` (campaign_id and the CONTEXT_COLUMNS)."""
-        return self._contexts({name: _python_values(table.column(name)) for name in table.column_names})
-
-    def _contexts(self, columns: dict[str, list]) -> list[MessageContext]:
-        """Each row's prompt context. Equal contexts are one shared object: a first round has one
-        per campaign, first name and segment, not one per client."""
-        built: dict[tuple, MessageContext] = {}
-        contexts = []
-        for campaign_id, *values in zip(
-            columns["campaign_id"], *(columns[name] for name in CONTEXT_COLUMNS), strict=True
-        ):
-            key = (campaign_id, *values)
-            context = built.get(key)
-            if context is None:
-                campaign = self.campaigns[campaign_id]
-                context = built[key] = MessageContext(
-                    campaign_id=campaign_id,
-                    instructions=campaign.instructions,
-                    max_characters=campaign.max_characters,
-                    **dict(zip(CONTEXT_COLUMNS, values, strict=True)),
-                )
-            contexts.append(context)
-        return contexts
 
 
 class RunPlan:
@@ -352,16 +247,6 @@ class RunPlan:
             campaign_id: Campaign(campaign_id, instructions or "", max_characters or 160, temperature)
             for campaign_id, instructions, max_characters, temperature in rows
         }
-
-
-def _python_values(column: pa.ChunkedArray) -> list:
-    """A column as Python values; lists as tuples, and an all-empty list column (every first round)
-    as one shared empty tuple, without converting millions of empty lists."""
-    if not pa.types.is_list(column.type):
-        return column.to_pylist()
-    if not (pc.max(pc.list_value_length(column)).as_py() or 0):
-        return [()] * len(column)
-    return [tuple(values) if values else () for values in column.to_pylist()]
 
 
 def _listed(values: tuple[str, ...] | None) -> list[str] | None:

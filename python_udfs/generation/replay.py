@@ -17,9 +17,10 @@ import duckdb
 from python_udfs.generation.cache import accepted_answers_sql
 from python_udfs.generation.judging import decision_checks
 from python_udfs.generation.keys import ROUND_KEYS_TABLE, RequestKeys
-from python_udfs.generation.planning import OUTPUT_TABLE, Round
+from python_udfs.generation.planning import OUTPUT_TABLE
 from python_udfs.generation.prompts import PROMPT_VERSION
 from python_udfs.generation.records import AcceptedMessage
+from python_udfs.generation.rounds import Round
 
 __all__ = ["Replay", "replay_decided"]
 
