@@ -528,6 +528,8 @@ def scale_cached(size: int, plan: Plan, scratch: Path) -> dict:
         log(f"scale {size:,}: prefilled {prefilled.messages:,} answers in {prefill_seconds:.1f} s")
         builds, plains = [], []
         repeats = plan.largest_scale_repeats if size >= 1_000_000 else plan.repeats
+        # As in the pipeline section: parsed once before, as a user's earlier run leaves the project.
+        dbt_build(workdir, imports, workdir / "marketing.duckdb", cache, server, "parse")
         for repeat in range(repeats):
             before = server.requests
             builds.append(dbt_build(workdir, imports, fresh(workdir / "marketing.duckdb"), cache, server))
@@ -779,8 +781,9 @@ def markdown(results: dict) -> str:
         "ids) with every "
         "message already in the cache (written directly with the project's own keys: `bench/prefill.py`), "
         "against plain DuckDB SQL doing the same shaping (`bench/plain_shaping.sql`, run by the DuckDB CLI). "
-        "Median of the runs listed (1M clients: one run, to fit the 15-minute budget); peak memory is "
-        "the resident memory of the whole process tree.",
+        "The project is parsed once before the timed builds (`dbt parse`), as a user's earlier run "
+        "leaves it (section 1). Median of the runs listed (1M clients: one run, to fit the 15-minute "
+        "budget); peak memory is the resident memory of the whole process tree.",
         "",
         "| clients | messages | runs | dbt build (s) | peak memory (MB) | plain SQL (s) | plain SQL peak "
         "(MB) | ratio |",

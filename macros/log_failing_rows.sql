@@ -1,18 +1,29 @@
-{% macro log_failing_rows(failures_sql, test_label, limit=5) %}
-    {#- Print the first failing rows of a data test to dbt's output, so a failure names the row.
-        Runs only when dbt executes tests (`dbt test`, `dbt build`), never while compiling or linting.
-        Callers select key columns and masked values only: never a raw CPF. -#}
-    {%- if execute and flags.WHICH in ('test', 'build') -%}
-        {%- set preview = run_query('select * from (' ~ failures_sql ~ ') as failures order by all limit ' ~ limit) -%}
-        {%- for row in preview.rows -%}
-            {%- set fields = [] -%}
-            {%- for column in preview.column_names -%}
-                {%- do fields.append(column ~ '=' ~ (row[column] | string)) -%}
-            {%- endfor -%}
-            {%- do log('  ' ~ test_label ~ ' failing row: ' ~ fields | join(', '), info=True) -%}
+{% macro print_failing_rows(failures_sql, label, limit=5) %}
+    {#- Print the first failing rows of a data test to dbt's output, so a failure names the row. Called
+        by the test materialization (macros/materializations/test.sql) once a test has failed or
+        warned. The tests that ask for it select key columns and masked values only: never a raw CPF. -#}
+    {%- set preview = run_query('select * from (' ~ failures_sql ~ ') as failures order by all limit ' ~ limit) -%}
+    {%- for row in preview.rows -%}
+        {%- set fields = [] -%}
+        {%- for column in preview.column_names -%}
+            {%- do fields.append(column ~ '=' ~ (row[column] | string)) -%}
         {%- endfor -%}
-    {%- endif -%}
+        {%- do log('  ' ~ label ~ ' failing row: ' ~ fields | join(', '), info=True) -%}
+    {%- endfor -%}
 {% endmacro %}
+
+
+{% macro failing_rows_label(test_node) -%}
+    {#- `cpf_is_valid(clients.cpf)`: the test's name, the model it tests and the column. A test may name
+        itself instead (`meta: {failing_rows_label: ...}`). -#}
+    {%- set meta = test_node.config.meta or {} -%}
+    {%- if meta.get('failing_rows_label') -%}
+        {{ return(meta['failing_rows_label']) }}
+    {%- endif -%}
+    {%- set tested = (test_node.attached_node or 'model').split('.')[-1] -%}
+    {%- set column_name = test_node.column_name -%}
+    {{ return(test_node.test_metadata.name ~ '(' ~ tested ~ ('.' ~ column_name if column_name else '') ~ ')') }}
+{%- endmacro %}
 
 
 {% macro failing_row_keys(model, key_columns=none) %}
@@ -31,15 +42,3 @@
     {%- endif -%}
     {{ return([]) }}
 {% endmacro %}
-
-
-{% macro failing_row_label(test_name, model, column_name=none) -%}
-    {#- `cpf_is_valid(clients.cpf)`. With a `where` config `model` is a subquery string: take the
-        name of the relation it reads. -#}
-    {%- set name = model.identifier if model.identifier is defined and model.identifier else none -%}
-    {%- if name is none -%}
-        {%- set found = modules.re.search('from\s+(\S+)', model | string) -%}
-        {%- set name = found.group(1).split('.')[-1].strip('"') if found else 'model' -%}
-    {%- endif -%}
-    {{ test_name }}({{ name }}{{ '.' ~ column_name if column_name else '' }})
-{%- endmacro %}

@@ -23,8 +23,13 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def broken_build(tmp_path_factory) -> subprocess.CompletedProcess:
-    project = tmp_path_factory.mktemp("broken_project")
+def broken_project(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("broken_project")
+
+
+@pytest.fixture(scope="module")
+def broken_build(broken_project) -> subprocess.CompletedProcess:
+    project = broken_project
     for folder in ("macros", "seeds", "models"):
         shutil.copytree(PROJECT / folder, project / folder)
     for name in ("dbt_project.yml", "profiles.yml"):
@@ -63,6 +68,17 @@ def test_the_share_of_rows_set_aside_is_named_with_the_first_rows(broken_build):
     assert f"{label}, line_number=4, column_name=id, reason=duplicate_id, raw_value=3" in out
     assert f"{label}, line_number=8, column_name=id, reason=duplicate_id, raw_value=3" in out
     assert f"{label}, line_number=9, column_name=CPF, reason=cpf_malformed, raw_value=###.###.##X-##" in out
+
+
+def test_only_the_tests_that_fail_or_warn_query_their_failing_rows(broken_build, broken_project):
+    out = broken_build.stdout
+    label = "is_empty(rejected_client_rows) failing row: file_kind=clients, source_file=seeds/raw_clients.csv"
+    assert f"{label}, line_number=9, column_name=CPF, reason=cpf_malformed, raw_value=###.###.##X-##" in out
+    assert out.count(" failing row: ") == 6, out
+    # The preview is a second query, run by the test materialization for the warning and the failure
+    # alone: every passing test is one query.
+    log = (broken_project / "logs" / "dbt.log").read_text(encoding="utf-8")
+    assert log.count(") as failures order by all limit 5") == 2
 
 
 def test_output_never_shows_a_raw_cpf(broken_build):

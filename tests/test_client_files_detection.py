@@ -181,3 +181,14 @@ def test_repair_text_arrow_calls_ftfy_only_for_values_that_look_mangled(monkeypa
     assert result.to_pylist() == ["Ana", "x", None, "Maria", "x"]
     assert seen == ["JoÃ£o", "Jo&atilde;o"]
     assert looks_mangled("JoÃ£o") and not looks_mangled("João")
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["JoÃ£o", "ConceiÃ§Ã£o", "Jos&eacute;", "D\x92Ávila", "Jo&#227;o", "João", "Ana Souza", "São Paulo"],
+)
+def test_the_sql_macro_picks_out_the_values_the_python_check_does(value):
+    # The base model sends only what `looks_mangled` (SQL) picks out to the UDF.
+    with duckdb.connect() as connection:
+        register_text_functions(connection)
+        assert connection.execute("select looks_mangled(?)", [value]).fetchone()[0] == looks_mangled(value)

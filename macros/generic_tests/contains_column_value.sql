@@ -13,6 +13,6 @@ from {{ model }}
 where {{ other_column }} is not null
     and strpos(lower(coalesce({{ column_name }}, '')), lower({{ other_column }})) = 0
 {%- endset -%}
-{{ log_failing_rows(failures, failing_row_label('contains_column_value', model, column_name)) }}
+{{ config(meta={'print_failing_rows': true}) }}
 {{ failures }}
 {% endtest %}

@@ -11,6 +11,6 @@ select
 from {{ model }}
 where {{ column_name }} is not null and not cpf_is_valid({{ column_name }})
 {%- endset -%}
-{{ log_failing_rows(failures, failing_row_label('cpf_is_valid', model, column_name)) }}
+{{ config(meta={'print_failing_rows': true}) }}
 {{ failures }}
 {% endtest %}

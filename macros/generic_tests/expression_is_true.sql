@@ -16,6 +16,6 @@ select
 from {{ model }}
 where not ({{ condition }})
 {%- endset -%}
-{{ log_failing_rows(failures, failing_row_label('expression_is_true', model, column_name)) }}
+{{ config(meta={'print_failing_rows': true}) }}
 {{ failures }}
 {% endtest %}

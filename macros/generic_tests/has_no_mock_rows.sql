@@ -12,6 +12,6 @@ select
 from {{ model }}
 where {{ column_name }}
 {%- endset -%}
-{{ log_failing_rows(failures, failing_row_label('has_no_mock_rows', model, column_name)) }}
+{{ config(meta={'print_failing_rows': true}) }}
 {{ failures }}
 {% endtest %}

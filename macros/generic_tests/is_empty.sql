@@ -9,6 +9,6 @@ select
     {%- endfor %}
 from {{ model }}
 {%- endset -%}
-{{ log_failing_rows(failures, failing_row_label('is_empty', model)) }}
+{{ config(meta={'print_failing_rows': true}) }}
 {{ failures }}
 {% endtest %}

@@ -11,6 +11,6 @@ select
 from {{ model }}
 where regexp_matches(cast({{ column_name }} as varchar), '[<>\x{00}-\x{08}\x{0A}-\x{1F}\x{7F}-\x{9F}]')
 {%- endset -%}
-{{ log_failing_rows(failures, failing_row_label('is_plain_text', model, column_name)) }}
+{{ config(meta={'print_failing_rows': true}) }}
 {{ failures }}
 {% endtest %}

@@ -10,6 +10,6 @@ select
 from {{ model }}
 where regexp_matches({{ column_name }}, '[\r\n]')
 {%- endset -%}
-{{ log_failing_rows(failures, failing_row_label('is_single_line', model, column_name)) }}
+{{ config(meta={'print_failing_rows': true}) }}
 {{ failures }}
 {% endtest %}

@@ -12,6 +12,6 @@ from {{ model }}
 where {{ column_name }} is not null
     and not regexp_full_match({{ column_name }}, '\*\*\*\.[0-9]{3}\.[0-9]{3}-\*\*')
 {%- endset -%}
-{{ log_failing_rows(failures, failing_row_label('matches_masked_cpf', model, column_name)) }}
+{{ config(meta={'print_failing_rows': true}) }}
 {{ failures }}
 {% endtest %}

@@ -12,6 +12,6 @@ select
 from {{ model }}
 where length({{ column_name }}) > {{ length }}
 {%- endset -%}
-{{ log_failing_rows(failures, failing_row_label('max_length', model, column_name)) }}
+{{ config(meta={'print_failing_rows': true}) }}
 {{ failures }}
 {% endtest %}

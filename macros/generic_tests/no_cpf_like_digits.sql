@@ -11,6 +11,6 @@ select
 from {{ model }}
 where regexp_matches({{ column_name }}, '[0-9]{3}[.\- ]?[0-9]{3}[.\- ]?[0-9]{3}')
 {%- endset -%}
-{{ log_failing_rows(failures, failing_row_label('no_cpf_like_digits', model, column_name)) }}
+{{ config(meta={'print_failing_rows': true}) }}
 {{ failures }}
 {% endtest %}

@@ -18,6 +18,6 @@ select
 from {{ model }}
 where {{ column_name }} is null
 {%- endset -%}
-{{ log_failing_rows(failures, failing_row_label('not_null', model, column_name)) }}
+{{ config(meta={'print_failing_rows': true}) }}
 {{ failures }}
 {% endmacro %}

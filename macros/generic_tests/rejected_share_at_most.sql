@@ -30,6 +30,7 @@ cross join totals
 where rejected.file_kind = '{{ file_kind }}' and totals.rejected_rows > {{ max_share }} * totals.data_rows
 {%- endset -%}
 {%- set label = 'rejected_share_at_most(' ~ file_kind ~ ')' -%}
+{{ config(meta={'print_failing_rows': true, 'failing_rows_label': label}) }}
 {%- if execute and flags.WHICH in ('test', 'build') -%}
     {%- set counts = run_query(totals).rows[0] -%}
     {%- if counts['rejected_rows'] > (max_share | float) * counts['data_rows'] -%}
@@ -40,6 +41,5 @@ where rejected.file_kind = '{{ file_kind }}' and totals.rejected_rows > {{ max_s
             ~ ' or raise the var if those rows may be left out.', info=True) -%}
     {%- endif -%}
 {%- endif -%}
-{{ log_failing_rows(failures, label) }}
 {{ failures }}
 {% endtest %}

@@ -2,7 +2,8 @@
 
 `repair_text(varchar) -> varchar` is registered on every dbt connection by the plugin. It is a
 Python UDF, so only tables may call it (a view calling it would fail in the DuckDB CLI):
-`base_client_files__clients` does.
+`base_client_files__clients` does, for the values the SQL macro `looks_mangled(varchar)` (registered
+beside it, from the same pattern) picks out, so clean values never cross into Python.
 
 The repair is ftfy's: UTF-8 read once as Windows-1252 and saved again (`JoÃ£o` -> `João`), HTML
 entities (`Jo&atilde;o`), Windows-1252 punctuation read as control codes (U+0092 -> a right quote).
@@ -63,7 +64,9 @@ def repair_text_arrow(values: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 
 def register_text_functions(conn: duckdb.DuckDBPyConnection) -> None:
-    """Create `repair_text` on the connection (idempotent)."""
+    """Create `repair_text` and the `looks_mangled` macro on the connection (idempotent)."""
+    pattern = LOOKS_MANGLED.replace("'", "''")
+    conn.execute(f"create or replace macro looks_mangled(text) as regexp_matches(text, '{pattern}')")
     with contextlib.suppress(duckdb.Error):  # not registered yet on this connection
         conn.remove_function("repair_text")
     conn.create_function(

@@ -6,6 +6,12 @@
 
 {%- set max_name_length = var('client_name_max_length') -%}
 {%- set max_field_length = var('client_field_max_length') -%}
+{#- What was in the file, for the people fixing it: on one line, CPF-like digits masked, and every
+    digit of the CPF column hidden. -#}
+{%- set id_shown = mask_cpf_like_digits("left(regexp_replace(id_text, '\\p{Cc}', ' ', 'g'), 40)") -%}
+{%- set name_shown = mask_cpf_like_digits("left(regexp_replace(name_text, '\\p{Cc}', ' ', 'g'), 80)")
+    ~ " || case when length(name_text) > 80 then '…' else '' end" -%}
+{%- set cpf_shown = "regexp_replace(left(cpf_text, 40), '[0-9]', '#', 'g')" -%}
 
 with
 
@@ -36,7 +42,9 @@ repaired as (
         -- Mojibake (`JoÃ£o`), HTML entities, Windows-1252 characters read as control codes: repaired
         -- with ftfy, only in rows that look broken. A value too long to be a name is not repaired.
         case
-            when length(name_text) <= {{ max_field_length }} then repair_text(name_text)
+            when length(name_text) > {{ max_field_length }} then null
+            when looks_mangled(name_text) then repair_text(name_text)
+            else name_text
         end as name_repaired
 
     from texts
@@ -99,13 +107,8 @@ checked as (
 
     select
         *,
-        -- What was in the file, for the people fixing it: on one line, CPF-like digits masked, and
-        -- every digit of the CPF column hidden.
-        {{ mask_cpf_like_digits("left(regexp_replace(id_text, '\\p{Cc}', ' ', 'g'), 40)") }} as id_shown,
-        {{ mask_cpf_like_digits("left(regexp_replace(name_text, '\\p{Cc}', ' ', 'g'), 80)") }}
-        || case when length(name_text) > 80 then '…' else '' end as name_shown,
-        regexp_replace(left(cpf_text, 40), '[0-9]', '#', 'g') as cpf_shown,
-        -- The list is built only for the few rows with a problem (the same tests, cheaper).
+        -- The list is built only for the few rows with a problem (the same tests, cheaper), and what
+        -- each shows of the file (id_shown and the others, above) is computed for those rows only.
         case
             when
                 field_count_problem is not null
@@ -122,11 +125,11 @@ checked as (
                     ) }},
                     {{ client_row_issue(
                         "field_count_problem is null and id_text is not null and client_id is null",
-                        'id', 'id_not_integer', 'id_shown', "'not a whole number of at most 9 digits'"
+                        'id', 'id_not_integer', id_shown, "'not a whole number of at most 9 digits'"
                     ) }},
                     {{ client_row_issue(
                         "field_count_problem is null and length(name_text) > " ~ max_field_length,
-                        'nome', 'name_too_long', 'name_shown',
+                        'nome', 'name_too_long', name_shown,
                         "format('{:,} characters, more than the {:,} a name may have', length(name_text), "
                         ~ max_field_length ~ ")"
                     ) }},
@@ -136,17 +139,17 @@ checked as (
                     {{ client_row_issue(
                         "field_count_problem is null and length(name_text) <= " ~ max_field_length
                         ~ " and not coalesce(regexp_matches(name_cleaned, '\p{L}'), false)",
-                        'nome', 'name_unusable', 'name_shown',
+                        'nome', 'name_unusable', name_shown,
                         "'no letter left once markup, control characters and CPF-like digits are removed'"
                     ) }},
                     {{ client_row_issue(
                         "field_count_problem is null and is_cpf_precision_lost",
-                        'CPF', 'cpf_precision_lost', 'cpf_shown',
+                        'CPF', 'cpf_precision_lost', cpf_shown,
                         "'saved as a number in scientific notation: its last digits are lost; export the column as text'"
                     ) }},
                     {{ client_row_issue(
                         "field_count_problem is null and cpf_text is not null and cpf is null and not is_cpf_precision_lost",
-                        'CPF', 'cpf_malformed', 'cpf_shown',
+                        'CPF', 'cpf_malformed', cpf_shown,
                         "'not 11 digits once punctuation is removed (9 or 10 are padded with zeros)'"
                     ) }}
                 ], issue -> issue is not null)
