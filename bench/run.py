@@ -559,6 +559,7 @@ def scale_cached(size: int, plan: Plan, scratch: Path) -> dict:
     plain_seconds = median([p.seconds for p in plains])
     return {
         "slowest_nodes": slowest_nodes(workdir / "target" / "run_results.json"),
+        "data_tests": data_test_count(workdir / "target" / "run_results.json"),
         "clients": size,
         "messages": prefilled.messages,
         "prefill_seconds": prefill_seconds,
@@ -579,6 +580,12 @@ def scale_cached(size: int, plan: Plan, scratch: Path) -> dict:
             else {}
         ),
     }
+
+
+def data_test_count(run_results: Path) -> int:
+    """How many data tests the last build ran (dbt's own run_results.json)."""
+    results = json.loads(run_results.read_text(encoding="utf-8")).get("results", [])
+    return sum(result["unique_id"].startswith("test.") for result in results)
 
 
 def slowest_nodes(run_results: Path, count: int = 8) -> list[dict]:
@@ -1053,8 +1060,9 @@ def misses(results: dict) -> list[str]:
             f"SQL's {largest['plain_sql_seconds']:.1f} s. The slowest nodes: {slowest} (section 3). "
             "What no SQL script pays: the generative step keys 2 million requests (one prompt rendered "
             "per distinct context in Python, then two SHA-256 a row in DuckDB, the same keys the "
-            "runner writes) and looks them up in the cache; dbt runs each of its 200 data tests as a "
-            "query of its own; the exports are written as a table, then copied to their files. "
+            f"runner writes) and looks them up in the cache; dbt runs each of its "
+            f"{largest.get('data_tests', 'many')} data tests as a query of its own; the exports are "
+            "written as a table, then copied to their files. "
             "Peak memory is DuckDB's buffer pool (its default limit is 80% of the machine's memory): "
             "the generative step settles cached rows in DuckDB, so its limit covers them."
         )
