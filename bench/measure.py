@@ -34,10 +34,11 @@ class Measured:
 def _descendants(pid: int) -> list[int]:
     pids, index = [pid], 0
     while index < len(pids):
-        for task in Path(f"/proc/{pids[index]}/task").glob("*/children"):
-            # A task may end between listing and reading.
-            with contextlib.suppress(OSError):
-                pids.extend(int(child) for child in task.read_text().split())
+        # A process or task may end between listing and reading: it then has no children to add.
+        with contextlib.suppress(OSError):
+            for task in list(Path(f"/proc/{pids[index]}/task").glob("*/children")):
+                with contextlib.suppress(OSError):
+                    pids.extend(int(child) for child in task.read_text().split())
         index += 1
     return pids
 
