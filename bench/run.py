@@ -817,8 +817,8 @@ def markdown(results: dict) -> str:
             "",
             "`marketing_messages` is the generative step: with every answer cached and decided it keys "
             "every row's request set-wise (one prompt rendered per distinct context in Python, two "
-            "SHA-256 a row in DuckDB), looks the keys up in one query per 500,000 rows, and settles the "
-            "hits column-wise in arrow.",
+            "SHA-256 a row in DuckDB), looks the keys up in one query per 2 million rows and writes the "
+            "hits to its output in DuckDB, on dbt's connection: no cached row becomes a Python object.",
         ]
     full = server["runs"]["full"]
     lines += [

@@ -3,7 +3,9 @@ the allowed share, the build stops before any mart, naming the first ones and ne
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -79,6 +81,22 @@ def test_only_the_tests_that_fail_or_warn_query_their_failing_rows(broken_build,
     # alone: every passing test is one query.
     log = (broken_project / "logs" / "dbt.log").read_text(encoding="utf-8")
     assert log.count(") as failures order by all limit 5") == 2
+
+
+def test_every_generic_test_of_the_project_asks_for_its_failing_rows(broken_build, broken_project):
+    defined = set()
+    for path in (PROJECT / "macros" / "generic_tests").glob("*.sql"):
+        defined |= set(re.findall(r"\{% test (\w+)\(", path.read_text(encoding="utf-8")))
+    assert {"not_null", "is_empty", "cpf_is_valid"} <= defined
+    manifest = json.loads((broken_project / "target" / "manifest.json").read_text(encoding="utf-8"))
+    tests = [node for node in manifest["nodes"].values() if node["resource_type"] == "test"]
+    asking = {
+        node["test_metadata"]["name"]
+        for node in tests
+        if node.get("test_metadata") and node["config"]["meta"].get("print_failing_rows")
+    }
+    used = {node["test_metadata"]["name"] for node in tests if node.get("test_metadata")}
+    assert asking == used & defined
 
 
 def test_output_never_shows_a_raw_cpf(broken_build):

@@ -1,3 +1,11 @@
+{% test not_null(model, column_name) %}
+{#- dbt's not_null, asking for its failing rows to be printed (a config set in the dispatched macro
+    below would not reach the test node). -#}
+{{ config(meta={'print_failing_rows': true}) }}
+{{ adapter.dispatch('test_not_null', 'dbt')(model, column_name) }}
+{% endtest %}
+
+
 {% macro default__test_not_null(model, column_name) %}
 {#- Overrides dbt's built-in not_null (the root project comes first when dbt dispatches its own
     macros). dbt's version stores `select *` as the failing rows with --store-failures, which would
@@ -18,6 +26,5 @@ select
 from {{ model }}
 where {{ column_name }} is null
 {%- endset -%}
-{{ config(meta={'print_failing_rows': true}) }}
 {{ failures }}
 {% endmacro %}
