@@ -70,6 +70,11 @@ def llm_env(tmp: Path, base_url: str, **extra: str) -> dict[str, str]:
     return project_env(tmp, **{**settings, **extra})
 
 
+# `dbt build` arguments that build seeds and models but run no data or unit test: for tests that
+# judge a build by its rows, where the data tests already ran in another build.
+NO_DATA_TESTS = ("--exclude-resource-type", "test", "--exclude-resource-type", "unit_test")
+
+
 def csv_vars() -> list[str]:
     return ["--vars", "{client_source: csv}"]
 

@@ -33,6 +33,7 @@ from python_udfs.generation.execution import Executor
 from testkit.datagen import generate
 from testkit.llm_server import LLMServer, ServerProcess
 from tests.generation_support import cache_connection, campaigns, demo_clients
+from tests.reliability_support import NO_DATA_TESTS
 
 CLIENTS = 2_000
 NEW_CLIENTS = CLIENTS // 100
@@ -59,7 +60,7 @@ def test_cached_build_and_reruns_call_the_model_only_for_new_clients(tmp_path: P
     assert server.requests - before == 0, "a fully cached build called the model"
 
     # The re-runs count model calls: the data tests passed on the first build, and only the models run.
-    models_only = ("build", "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test")
+    models_only = ("build", *NO_DATA_TESTS)
     before = server.requests
     dbt_build(tmp_path, imports, database, cache, server, *models_only)
     assert server.requests - before == 0, "an unchanged re-run called the model"

@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from testkit.llm_server import LLMServer
-from tests.reliability_support import DBT, PROJECT, project_env, run_dbt
+from tests.reliability_support import DBT, NO_DATA_TESTS, PROJECT, project_env, run_dbt
 
 # Built at run time: the committed file holds nothing shaped like a key.
 FAKE_KEY = "sk-" + "test-GENERATION-fake-key-0123456789abcdef"
@@ -48,8 +48,7 @@ def test_build_reruns_rounds_and_one_client(tmp_path):
         env = _env(tmp_path, server, MARKETING_CAMPAIGNS="christmas_gifts")
         # Seeds and every model, exports included; the data tests run in `make dbt-test` and the
         # shared builds.
-        no_data_tests = ["--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"]
-        _check(run_dbt(["build", *no_data_tests], env))
+        _check(run_dbt(["build", *NO_DATA_TESTS], env))
         assert server.requests == 6
         assert {row[3] for row in _rows(tmp_path)} == {"ok"}
 

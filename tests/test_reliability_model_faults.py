@@ -19,6 +19,7 @@ from python_udfs.errors import TooManyFailures
 from python_udfs.generation import Settings, generate_missing
 from testkit.llm_server import FAULTS, LLMServer
 from tests.reliability_support import (
+    NO_DATA_TESTS,
     PROJECT,
     csv_env,
     csv_vars,
@@ -278,7 +279,7 @@ def dbt_runs(tmp_path_factory):
             if extra_vars:
                 args[-1] = "{client_source: csv, " + extra_vars + "}"
             if not data_tests:
-                args += ["--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"]
+                args += NO_DATA_TESTS
             result = run_dbt(args, env)
             with duckdb.connect(str(tmp / "marketing.duckdb"), read_only=True) as connection:
                 rows = connection.execute(
