@@ -18,6 +18,7 @@ gives a row at most `max_regenerations + 1` attempts.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping
 
 import duckdb
@@ -98,7 +99,9 @@ def generate_missing_relation(
     goes through the `Generator`. The relation reads the temporary table: use it before running
     the step again on the same connection.
     """
-    settings = settings if isinstance(settings, Settings) else Settings.from_config(settings)
+    if not isinstance(settings, Settings):
+        # The dbt model's rendered `generation` config: the environment fills what the vars leave unset.
+        settings = Settings.from_config(settings, os.environ)
     plan = RunPlan(clients, campaigns, existing, settings, offers, connection=connection)
     provider = provider or build_provider(settings)
     cache = ResponseCache(connection)

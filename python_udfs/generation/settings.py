@@ -1,11 +1,14 @@
-"""What a generation run does: the settings, parsed from the `generation` config of the dbt model.
+"""What a generation run does: the settings, from the `generation` config of the dbt model and the
+environment.
 
-dbt Python models cannot call `var()`, so `dbt_project.yml` renders the `generation_<name>` vars
-into the model's `generation` config, each as `var('generation_<name>', env_var(<its environment
-variable>, <default>))`: a `--vars` value wins, then the environment variable, then the default, as
-everywhere in dbt. The model reads the config with `dbt.config.get("generation")` and
-`Settings.from_config` turns it into this dataclass; it reads nothing else. The defaults below are
-the ones `dbt_project.yml` declares (a test keeps them equal), for callers outside dbt.
+dbt Python models cannot call `var()`, so `dbt_project.yml` renders each `generation_<name>` var into
+the model's `generation` config (`''` when it is not given). `Settings.from_config` turns that config
+into this dataclass: a setting the vars leave unset falls back to its environment variable, read
+when the model runs, then to the default below. `--vars` wins over the environment, as everywhere in
+dbt. The environment is read at run time rather than rendered by dbt so that a new server URL or
+port does not change dbt's parse (dbt re-parses the whole project when an env var rendered in
+`dbt_project.yml` changes). The comments above each setting in `dbt_project.yml` name its variable
+and default; a test keeps them equal to these.
 
 Secrets never pass through here: the OpenAI key is read from the environment by the provider
 itself, so it cannot reach the compiled model in `target/`, a repr or a log line.
@@ -94,29 +97,30 @@ class Settings:
         return self.model or DEFAULT_MODELS.get(self.provider)
 
     @classmethod
-    def from_config(cls, config: Mapping | None = None) -> Settings:
+    def from_config(cls, config: Mapping | None = None, environ: Mapping[str, str] | None = None) -> Settings:
         """Build from the rendered `generation` config (strings are fine: YAML-rendered vars arrive
-        as text; '' or 'none' means the default)."""
+        as text; '' or 'none' means not set). A setting not set there is read from its environment
+        variable in `environ` (none when omitted: dbt runs pass `os.environ`), else the default."""
         config = dict(config or {})
+        environ = environ or {}
         names = {field.name for field in dataclasses.fields(cls)}
         unknown = set(config) - names
         if unknown:
             raise ValueError(f"unknown generation settings: {', '.join(sorted(unknown))}")
-        values = {name: _parse(name, raw) for name, raw in config.items()}
-        return cls(**{name: value for name, value in values.items() if value is not None})
+        values = {}
+        for name in names:
+            value = _parse(name, config.get(name))
+            if value is None and name in ENVIRONMENT_VARIABLES:
+                value = _parse(name, environ.get(ENVIRONMENT_VARIABLES[name]))
+            if value is not None:
+                values[name] = value
+        return cls(**values)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build from the environment variables alone: for `generate_text`, called from SQL where
-        there are no dbt vars. dbt runs use `from_config`."""
-        environ = os.environ if environ is None else environ
-        return cls.from_config(
-            {
-                name: environ[variable]
-                for name, variable in ENVIRONMENT_VARIABLES.items()
-                if variable in environ
-            }
-        )
+        there are no dbt vars."""
+        return cls.from_config({}, os.environ if environ is None else environ)
 
 
 def _parse(name: str, raw):

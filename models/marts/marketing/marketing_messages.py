@@ -4,7 +4,7 @@ Incremental: each run asks only for the rows that are missing (or not `ok` yet);
 `python_udfs/generation/orchestrator.py`. Cached rows are settled in DuckDB, on dbt's own
 connection; only the rows that need a model call pass through Python. Settings arrive as the
 `generation` config, which dbt_project.yml renders from the generation_* vars (Python models
-cannot call `var()`).
+cannot call `var()`); the environment variables fill the settings those leave unset.
 """
 
 from python_udfs.generation import generate_missing_relation
