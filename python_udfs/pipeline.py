@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import yaml
 
-from python_udfs.client_files import prepare_client_files, project_vars
+from python_udfs.client_files import dbt_project_dir, prepare_client_files, project_vars
 from python_udfs.crm import CrmSettings, extract, mock_allowed, push_tips
 from python_udfs.database import cache_path, check_database_free, database_path
 from python_udfs.errors import MarketingError
@@ -118,5 +118,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("DBT_PROFILES_DIR", str(Path.cwd()))
+    os.environ.setdefault("DBT_PROFILES_DIR", str(dbt_project_dir().resolve()))
     sys.exit(main())

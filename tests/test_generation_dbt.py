@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from testkit.llm_server import LLMServer
-from tests.reliability_support import DBT, NO_DATA_TESTS, PROJECT, project_env, run_dbt
+from tests.reliability_support import DBT, NO_DATA_TESTS, PROJECT, project_env, run_dbt, run_dir
 
 # Built at run time: the committed file holds nothing shaped like a key.
 FAKE_KEY = "sk-" + "test-GENERATION-fake-key-0123456789abcdef"
@@ -55,8 +55,15 @@ def test_build_reruns_rounds_and_one_client(tmp_path):
         _check(run_dbt(["run", "--select", "marketing_messages"], env))
         assert server.requests == 6  # unchanged re-run: zero calls
 
-        _check(run_dbt(["run", "--select", "marketing_messages", "--vars", "{generation_rounds: 2}"], env))
-        assert server.requests == 12  # a new round: one call per client
+        # A new round, asked for in the environment: the offers and the messages read it as they run.
+        _check(
+            run_dbt(
+                ["run", "--select", "campaign_offers", "marketing_messages"], {**env, "MARKETING_ROUNDS": "2"}
+            )
+        )
+        assert server.requests == 12  # one call per client
+        with duckdb.connect(str(tmp_path / "marketing.duckdb"), read_only=True) as connection:
+            assert connection.execute("select max(round) from campaign_offers").fetchone() == (2,)
 
         vars_ = "{generation_rounds: 3, generation_only_client_ids: [1]}"
         _check(run_dbt(["run", "--select", "marketing_messages", "--vars", vars_], env))
@@ -113,7 +120,7 @@ def test_a_killed_build_resumes_with_only_the_unanswered_rows(tmp_path):
         _check(run_dbt(inputs, env))
         process = subprocess.Popen(
             [str(DBT), "run", "--select", "marketing_messages"],
-            cwd=PROJECT,
+            cwd=run_dir(env),
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -54,6 +54,18 @@ def test_dbt_project_renders_no_environment_variable():
     assert "env_var(" not in (PROJECT / "dbt_project.yml").read_text()
 
 
+def test_sql_reading_a_setting_falls_back_to_the_same_default():
+    calls = [
+        call
+        for path in [*PROJECT.glob("models/**/*.sql"), *PROJECT.glob("tests/dbt/*.sql")]
+        for call in re.findall(r"generation_setting\(\"(\w+)\", ([^)]+)\)", path.read_text())
+    ]
+    assert calls, "campaign_offers plans its rounds with generation_setting"
+    for name, default in calls:
+        assert ENVIRONMENT_VARIABLES[name] == f"MARKETING_{name.upper()}", name
+        assert Settings.from_config({name: default}) == Settings(), name
+
+
 def test_settings_take_the_vars_then_the_environment_then_the_defaults(monkeypatch):
     environ = {"MARKETING_ROUNDS": "7", "MARKETING_PROVIDER": "openai", "MARKETING_SEED": "9"}
     settings = Settings.from_config(

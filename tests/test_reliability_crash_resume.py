@@ -21,12 +21,12 @@ import pytest
 from testkit.llm_server import LLMServer
 from tests.reliability_support import (
     DBT,
-    PROJECT,
     csv_env,
     csv_vars,
     llm_env,
     pii_findings,
     run_dbt,
+    run_dir,
     run_pipeline,
     write_clients,
 )
@@ -109,7 +109,7 @@ def test_sigkill_of_dbt_build_mid_generation_resumes_without_losing_or_repeating
         env = llm_env(tmp, server.openai_url, MARKETING_MAX_CONCURRENCY="2", **files)
         build = subprocess.Popen(
             [str(DBT), "build", *csv_vars()],
-            cwd=PROJECT,
+            cwd=run_dir(env),
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -145,7 +145,7 @@ def test_ctrl_c_stops_the_pipeline_promptly_and_the_rerun_resumes(project):
         with sigint_as_in_a_terminal():
             pipeline = subprocess.Popen(
                 command,
-                cwd=PROJECT,
+                cwd=run_dir(env),
                 env=env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,

@@ -56,7 +56,12 @@ class CliSession:
 @pytest.fixture
 def files(tmp_path):
     """A database and a cache with a little data, and the environment that points at them."""
-    env = project_env(tmp_path)
+    # Absolute: the runs here stop before dbt starts, and the messages must name these paths.
+    env = project_env(
+        tmp_path,
+        MARKETING_DUCKDB_PATH=str(tmp_path / "marketing.duckdb"),
+        MARKETING_CACHE_PATH=str(tmp_path / "llm_cache.duckdb"),
+    )
     for name in ("MARKETING_DUCKDB_PATH", "MARKETING_CACHE_PATH"):
         with duckdb.connect(env[name]) as connection:
             connection.execute(

@@ -29,6 +29,7 @@ from tests.reliability_support import (
     csv_env,
     llm_env,
     run_dbt,
+    run_dir,
     run_pipeline,
 )
 
@@ -100,7 +101,7 @@ def review_run(tmp_path_factory):
 
     command = subprocess.run(
         [sys.executable, "-m", "python_udfs.review"],
-        cwd=PROJECT,
+        cwd=run_dir(env),
         env=env,
         capture_output=True,
         text=True,

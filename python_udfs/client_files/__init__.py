@@ -26,14 +26,16 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from python_udfs.client_files.preflight import ImportSettings, check_exports, project_vars
+from python_udfs.client_files.preflight import ImportSettings, check_exports, dbt_project_dir, project_vars
 from python_udfs.errors import MarketingError
 
 # The checks themselves live in `preflight` (and `dialect`); import them from there.
-__all__ = ["main", "prepare_client_files", "project_vars"]
+__all__ = ["dbt_project_dir", "main", "prepare_client_files", "project_vars"]
 
 
-def prepare_client_files(cli_vars: Mapping[str, object] | None = None, project_dir: Path = Path(".")) -> None:
+def prepare_client_files(
+    cli_vars: Mapping[str, object] | None = None, project_dir: Path | None = None
+) -> None:
     """For the pipeline: check the exports, print what was found, and pass it to dbt's environment."""
     preflight = check_exports(ImportSettings.from_project(project_dir, cli_vars=cli_vars), project_dir)
     for line in preflight.lines:
@@ -47,7 +49,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--project-dir", type=Path, default=Path("."), help="where dbt_project.yml is")
+    parser.add_argument(
+        "--project-dir",
+        type=Path,
+        default=None,
+        help="where dbt_project.yml is (default: DBT_PROJECT_DIR, else .)",
+    )
     parser.add_argument("--clients", help="clients file or glob")
     parser.add_argument("--accounts", help="accounts file or glob (optional)")
     parser.add_argument("--delimiter", help="auto (default), ';', ',', tab or '|'")

@@ -37,6 +37,7 @@ __all__ = [
     "Preflight",
     "check_exports",
     "check_file",
+    "dbt_project_dir",
     "project_vars",
 ]
 
@@ -134,7 +135,7 @@ class ImportSettings:
     @classmethod
     def from_project(
         cls,
-        project_dir: Path = Path("."),
+        project_dir: Path | None = None,
         environ: Mapping[str, str] | None = None,
         cli_vars: Mapping[str, object] | None = None,
     ) -> ImportSettings:
@@ -153,9 +154,14 @@ class ImportSettings:
         )
 
 
-def project_vars(project_dir: Path = Path(".")) -> dict:
+def dbt_project_dir() -> Path:
+    """Where dbt_project.yml is: `DBT_PROJECT_DIR`, as for dbt itself, else the current directory."""
+    return Path(os.environ.get("DBT_PROJECT_DIR") or ".")
+
+
+def project_vars(project_dir: Path | None = None) -> dict:
     """The `vars:` block of dbt_project.yml."""
-    project_file = project_dir / "dbt_project.yml"
+    project_file = (project_dir or dbt_project_dir()) / "dbt_project.yml"
     if not project_file.exists():
         return {}
     return (yaml.safe_load(project_file.read_text(encoding="utf-8")) or {}).get("vars") or {}
@@ -221,8 +227,9 @@ def _paths(pattern: str, project_dir: Path) -> list[str]:
     return sorted(glob.glob(full))
 
 
-def check_exports(settings: ImportSettings, project_dir: Path = Path(".")) -> Preflight:
+def check_exports(settings: ImportSettings, project_dir: Path | None = None) -> Preflight:
     """Check every clients and accounts export the settings point at. Clients must exist; accounts may not."""
+    project_dir = project_dir or dbt_project_dir()
     reports, lines = [], []
     for kind, pattern in (("clients", settings.clients_csv), ("accounts", settings.accounts_csv)):
         paths = _paths(pattern, project_dir)
