@@ -16,6 +16,7 @@ import requests
 from dlt.sources.helpers.requests import Client
 from requests.utils import default_headers
 
+from python_udfs.client_files.preflight import dbt_project_dir
 from python_udfs.database import database_path
 from python_udfs.errors import ApiUnreachable, CrmRefused, MarketingError
 
@@ -53,8 +54,13 @@ class CrmSettings:
             api_url=api_url or environment.get("CRM_API_URL") or None,
             api_token=environment.get("CRM_API_TOKEN") or None,
             allow_mock=allow_mock,
-            user_ids_csv=Path(environment.get("CRM_USER_IDS_CSV", defaults.user_ids_csv)),
-            mock_users_csv=Path(environment.get("CRM_MOCK_USERS_CSV", defaults.mock_users_csv)),
+            # The project's own files, wherever the run's directory is.
+            user_ids_csv=Path(
+                environment.get("CRM_USER_IDS_CSV") or dbt_project_dir() / defaults.user_ids_csv
+            ),
+            mock_users_csv=Path(
+                environment.get("CRM_MOCK_USERS_CSV") or dbt_project_dir() / defaults.mock_users_csv
+            ),
             duckdb_path=database_path(),
             pipelines_dir=Path(environment.get("CRM_PIPELINES_DIR", defaults.pipelines_dir)),
             timeout_seconds=_number_from_environment("CRM_TIMEOUT_SECONDS", defaults.timeout_seconds),
