@@ -21,6 +21,7 @@ import pytest
 from testkit.llm_server import LLMServer
 from tests.reliability_support import (
     DBT,
+    NO_DATA_TESTS,
     csv_env,
     csv_vars,
     llm_env,
@@ -34,6 +35,8 @@ from tests.reliability_support import (
 # Whole dbt builds, subprocesses or loopback servers: outside the fast lane. Each stops a run after a
 # number of answers: one at a time under xdist.
 pytestmark = [pytest.mark.slow, pytest.mark.timing_sensitive]
+# The builds here run seeds and models only: what is checked is the rows and the calls, and the data
+# tests, which run in the project's own builds, would only delay the generation to be stopped.
 
 CLIENTS = 20
 STOP_AFTER_ANSWERS = 12
@@ -108,7 +111,7 @@ def test_sigkill_of_dbt_build_mid_generation_resumes_without_losing_or_repeating
     with LLMServer(latency_ms=300, concurrency=2) as server:
         env = llm_env(tmp, server.openai_url, MARKETING_MAX_CONCURRENCY="2", **files)
         build = subprocess.Popen(
-            [str(DBT), "build", *csv_vars()],
+            [str(DBT), "build", *csv_vars(), *NO_DATA_TESTS],
             cwd=run_dir(env),
             env=env,
             stdout=subprocess.DEVNULL,
@@ -123,7 +126,7 @@ def test_sigkill_of_dbt_build_mid_generation_resumes_without_losing_or_repeating
         cached_before = cached_texts(tmp / "llm_cache.duckdb")
         server.latency_ms = 0
         before = server.requests
-        rerun = run_dbt(["build", *csv_vars()], env)
+        rerun = run_dbt(["build", *csv_vars(), *NO_DATA_TESTS], env)
         rerun_requests = server.requests - before
         leaks = [found for body in server.bodies if (found := pii_findings(body, clients))]
     print(
@@ -140,7 +143,15 @@ def test_ctrl_c_stops_the_pipeline_promptly_and_the_rerun_resumes(project):
     tmp, files, clients = project
     with LLMServer(latency_ms=300, concurrency=2) as server:
         env = llm_env(tmp, server.openai_url, MARKETING_MAX_CONCURRENCY="2", **files)
-        command = [sys.executable, "-m", "python_udfs.pipeline", "--no-show", "--", *csv_vars()]
+        command = [
+            sys.executable,
+            "-m",
+            "python_udfs.pipeline",
+            "--no-show",
+            "--",
+            *csv_vars(),
+            *NO_DATA_TESTS,
+        ]
         # Its own process group, like a terminal's foreground job: Ctrl-C reaches the pipeline and dbt.
         with sigint_as_in_a_terminal():
             pipeline = subprocess.Popen(
@@ -169,7 +180,7 @@ def test_ctrl_c_stops_the_pipeline_promptly_and_the_rerun_resumes(project):
         cached_before = cached_texts(tmp / "llm_cache.duckdb")
         server.latency_ms = 0
         before = server.requests
-        rerun = run_pipeline(["--no-show", "--", *csv_vars()], env)
+        rerun = run_pipeline(["--no-show", "--", *csv_vars(), *NO_DATA_TESTS], env)
         rerun_requests = server.requests - before
         leaks = [found for body in server.bodies if (found := pii_findings(body, clients))]
     print(
