@@ -273,14 +273,12 @@ def dbt_runs(tmp_path_factory):
             **csv_env(clients_csv, accounts_csv),
         )
 
-        def build(name: str, extra_vars: str = "", data_tests: bool = True) -> None:
+        def build(name: str, data_tests: bool = True, **settings: str) -> None:
             before = server.requests
             args = ["build", *csv_vars()]
-            if extra_vars:
-                args[-1] = "{client_source: csv, " + extra_vars + "}"
             if not data_tests:
                 args += NO_DATA_TESTS
-            result = run_dbt(args, env)
+            result = run_dbt(args, {**env, **settings})
             with duckdb.connect(str(tmp / "marketing.duckdb"), read_only=True) as connection:
                 rows = connection.execute(
                     "select client_id, campaign_id, round, status, error_reason, message "
@@ -301,7 +299,7 @@ def dbt_runs(tmp_path_factory):
         server.set_faults(0.0)
         build("healthy")
         server.set_faults(1.0, ("500", "503"))
-        build("all_failing", "generation_rounds: 2", data_tests=False)
+        build("all_failing", data_tests=False, MARKETING_ROUNDS="2")
         runs["leaks"] = [found for body in server.bodies if (found := pii_findings(body, clients))]
     return runs
 
