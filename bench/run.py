@@ -464,8 +464,11 @@ class MartInputs:
 
 
 def mart_inputs(workdir: Path, imports: Path, cache: Path, server: LLMServer) -> MartInputs:
-    """`clients` and `campaign_offers` built by dbt from `imports`, as the full build will see them."""
-    database = fresh(workdir / "clients_only.duckdb")
+    """`clients` and `campaign_offers` built by dbt from `imports`, as the full build will see them.
+
+    In the database file the builds use (each starts from a fresh one): the same profile, so they
+    reuse this run's parse of the project, as a user's builds reuse their earlier run's."""
+    database = fresh(workdir / "marketing.duckdb")
     dbt_build(
         workdir,
         imports,

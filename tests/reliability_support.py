@@ -147,7 +147,9 @@ def share_dbt_parses(directory: Path) -> None:
 
 @contextmanager
 def reused_parse(args: Sequence[str], env: Mapping[str, str]) -> Iterator[None]:
-    """Start a run from the parse an earlier run with the same vars saved, and save its own if none was."""
+    """Start a run from the parse an earlier run with the same vars saved, and save its own if none was.
+
+    The saved parse replaces the run's own, left by its previous run: that one may be for other vars."""
     if _shared_parses is None:
         yield
         return
@@ -155,7 +157,7 @@ def reused_parse(args: Sequence[str], env: Mapping[str, str]) -> Iterator[None]:
     key = hashlib.sha256(f"{env.get('DBT_PROJECT_DIR')}\0{vars_}".encode()).hexdigest()[:16]
     shared = _shared_parses / f"{key}.msgpack"
     own = Path(env["DBT_TARGET_PATH"]) / "partial_parse.msgpack"
-    if shared.exists() and not own.exists():
+    if shared.exists():
         own.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shared, own)
     try:

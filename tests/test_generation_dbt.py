@@ -70,17 +70,10 @@ def test_build_reruns_rounds_and_one_client(tmp_path):
         assert server.requests == 13  # one client: one call
         assert len(_rows(tmp_path)) == 13
 
-        full_refresh = [
-            "run",
-            "--select",
-            "marketing_messages",
-            "--full-refresh",
-            "--vars",
-            "{generation_rounds: 2}",
-        ]
-        _check(run_dbt(full_refresh, env))
+        full_refresh = ["run", "--select", "marketing_messages", "--full-refresh"]
+        _check(run_dbt(full_refresh, {**env, "MARKETING_ROUNDS": "2"}))
         assert server.requests == 13  # full refresh: everything from the cache
-        assert len(_rows(tmp_path)) == 12  # what the vars ask for now (client 1's round 3 stays cached)
+        assert len(_rows(tmp_path)) == 12  # what the settings ask for now (client 1's round 3 stays cached)
 
         exported = json.loads((tmp_path / "exports" / "crm_export.json").read_text())
         assert len(exported) == 6
