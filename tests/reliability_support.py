@@ -103,24 +103,21 @@ def csv_env(clients_csv: Path, accounts_csv: Path, delimiter: str = ";", encodin
 
 
 def run_dbt(args: Sequence[str], env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess:
-    with reused_parse(args, env):
-        return subprocess.run(
-            [str(DBT), *args],
-            cwd=run_dir(env),
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+    return _run([str(DBT)], args, env, timeout)
 
 
 def run_pipeline(
     args: Sequence[str], env: dict[str, str], timeout: float = 180
 ) -> subprocess.CompletedProcess:
+    return _run([sys.executable, "-m", "python_udfs.pipeline"], args, env, timeout)
+
+
+def _run(
+    command: list[str], args: Sequence[str], env: dict[str, str], timeout: float
+) -> subprocess.CompletedProcess:
     with reused_parse(args, env):
         return subprocess.run(
-            [sys.executable, "-m", "python_udfs.pipeline", *args],
+            [*command, *args],
             cwd=run_dir(env),
             env=env,
             capture_output=True,
