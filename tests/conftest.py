@@ -58,14 +58,13 @@ def pytest_itemcollected(item):
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node):
     node.workerinput["xdist_groups_dir"] = str(_groups_dir(node.config))
-    node.workerinput["dbt_parses_dir"] = str(_groups_dir(node.config) / "dbt-parses")
 
 
 def pytest_configure(config):
     # One directory for the whole session, workers included: a dbt parse saved by one run serves the
     # runs with the same vars on either worker.
-    directory = getattr(config, "workerinput", {}).get("dbt_parses_dir")
-    share_dbt_parses(Path(directory) if directory else _groups_dir(config) / "dbt-parses")
+    directory = getattr(config, "workerinput", {}).get("xdist_groups_dir")
+    share_dbt_parses((Path(directory) if directory else _groups_dir(config)) / "dbt-parses")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,4 +1,4 @@
-"""Generation settings have one source: dbt_project.yml's `generation` config, `--vars` over env."""
+"""Generation settings: a `--vars` value, then the environment variable, then the default."""
 
 from __future__ import annotations
 
