@@ -21,6 +21,8 @@ from pathlib import Path
 
 import duckdb
 
+from tests.forked_runs import run_forked
+
 PROJECT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 DBT = BIN / "dbt"
@@ -116,15 +118,7 @@ def _run(
     command: list[str], args: Sequence[str], env: dict[str, str], timeout: float
 ) -> subprocess.CompletedProcess:
     with reused_parse(args, env):
-        return subprocess.run(
-            [*command, *args],
-            cwd=run_dir(env),
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        return run_forked([*command, *args], run_dir(env), env, timeout)
 
 
 # -- one dbt parse for the runs that can share it -------------------------------------------------------
