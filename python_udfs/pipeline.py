@@ -11,13 +11,14 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import duckdb
 import yaml
+from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+from dbt.cli.exceptions import DbtUsageException
+from dbt.cli.main import dbtRunner
 
 from python_udfs.client_files import dbt_project_dir, prepare_client_files, project_vars
 from python_udfs.crm import CrmSettings, extract, mock_allowed, push_tips
@@ -32,11 +33,6 @@ select client_id, first_name, message_number, campaign_id, message
 from client_marketing_messages
 order by client_id, message_number
 """
-
-
-def _dbt_executable() -> str:
-    beside_python = Path(sys.executable).with_name("dbt")
-    return str(beside_python) if beside_python.exists() else (shutil.which("dbt") or "dbt")
 
 
 def cli_vars(dbt_args: list[str]) -> dict:
@@ -59,9 +55,17 @@ def check_client_exports(dbt_args: list[str]) -> None:
 
 
 def run_dbt_build(extra_args: list[str]) -> None:
-    command = [_dbt_executable(), "build", *extra_args]
-    print(f"$ {' '.join(command)}", flush=True)
-    if subprocess.run(command, check=False).returncode != 0:
+    """`dbt build` in this process: a second Python would spend seconds importing dbt again."""
+    args = ["build", *extra_args]
+    print(f"$ dbt {' '.join(args)}", flush=True)
+    result = dbtRunner().invoke(args)
+    # dbt-duckdb keeps the database open until the process exits; the steps after dbt open it again.
+    DuckDBConnectionManager.close_all_connections()
+    if isinstance(result.exception, KeyboardInterrupt):
+        raise KeyboardInterrupt
+    if isinstance(result.exception, DbtUsageException):
+        raise MarketingError(f"dbt build: {result.exception}")
+    if not result.success:
         raise MarketingError("dbt build failed: the lines above name the model or test and the rows.")
 
 

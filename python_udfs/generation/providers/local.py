@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 import time
@@ -35,6 +36,14 @@ DEFAULT_SAMPLING = Sampling()
 # contexts are not thread-safe, so one lock serialises loading and decoding.
 _MODELS: dict[str, object] = {}
 _LOCK = threading.Lock()
+
+
+@atexit.register
+def _close_models() -> None:
+    # Left to the interpreter's teardown, llama.cpp frees a model after its own module is gone, and
+    # prints a traceback on every run.
+    while _MODELS:
+        _MODELS.popitem()[1].close()  # type: ignore[attr-defined]
 
 
 def default_gguf_path() -> str:
