@@ -54,29 +54,33 @@ class EvalRow:
         )
 
 
-def dbt_vars(client_ids: tuple[int, ...] = EVAL_CLIENT_IDS, extra: dict | None = None) -> dict:
-    """The vars that point the pipeline at the evaluation set (and only its clients)."""
+def dbt_vars() -> dict:
+    """The vars that point the pipeline at the evaluation set's files."""
     return {
         "client_source": "csv",
         "clients_csv_path": str(DATA / "clients.csv"),
         "accounts_csv_path": str(DATA / "accounts.csv"),
         "csv_delimiter": ",",
-        "generation_only_client_ids": list(client_ids),
-        **(extra or {}),
     }
 
 
-def environment(work_dir: Path) -> dict[str, str]:
-    """Private database and cache files: an evaluation never touches data/."""
+def environment(work_dir: Path, client_ids: tuple[int, ...] = EVAL_CLIENT_IDS) -> dict[str, str]:
+    """Private database and cache files (an evaluation never touches data/), one round, and only the
+    set's clients (or some of them).
+
+    The generation settings go in the environment, not in `--vars`: every build then has the same
+    vars, and dbt reuses the first build's parse instead of parsing the project again."""
     return {
         **os.environ,
         "DBT_PROFILES_DIR": str(ROOT),
         "MARKETING_DUCKDB_PATH": str(work_dir / "marketing.duckdb"),
         "MARKETING_CACHE_PATH": str(work_dir / "llm_cache.duckdb"),
+        "MARKETING_ONLY_CLIENT_IDS": ",".join(map(str, client_ids)),
+        "MARKETING_ROUNDS": "1",
     }
 
 
-def build(select: str, work_dir: Path = WORK_DIR, variables: dict | None = None) -> None:
+def build(select: str, work_dir: Path = WORK_DIR, client_ids: tuple[int, ...] = EVAL_CLIENT_IDS) -> None:
     """`dbt build --select <select>` on the evaluation set; stops with dbt's output on failure."""
     import json
 
@@ -90,13 +94,15 @@ def build(select: str, work_dir: Path = WORK_DIR, variables: dict | None = None)
         "--indirect-selection",
         "cautious",
         "--vars",
-        json.dumps(variables or dbt_vars()),
+        json.dumps(dbt_vars()),
         "--target-path",
         str(work_dir / "dbt-target"),
         "--log-path",
         str(work_dir / "dbt-logs"),
     ]
-    result = subprocess.run(command, cwd=ROOT, env=environment(work_dir), capture_output=True, text=True)
+    result = subprocess.run(
+        command, cwd=ROOT, env=environment(work_dir, client_ids), capture_output=True, text=True
+    )
     if result.returncode != 0:
         raise SystemExit(f"dbt build --select {select} failed:\n{result.stdout[-4000:]}")
 

@@ -25,7 +25,7 @@ import duckdb
 
 from evaluation import judges
 from evaluation.baseline import V1_SAMPLING, V1_TEMPERATURES, v1_prompt
-from evaluation.dataset import EVAL_CLIENT_IDS, ROOT, WORK_DIR, EvalRow, build, dbt_vars, load_rows
+from evaluation.dataset import EVAL_CLIENT_IDS, ROOT, WORK_DIR, EvalRow, build, load_rows
 from evaluation.report import write_report
 from python_udfs.generation.compliance import RULES
 from python_udfs.generation.providers.base import CompletionRequest
@@ -99,7 +99,7 @@ def run_pipeline(work_dir: Path, client_ids: tuple[int, ...] = EVAL_CLIENT_IDS) 
     shutil.rmtree(work_dir, ignore_errors=True)
     build("+campaign_offers", work_dir)  # seeds and clients first: not part of the timing
     started = time.perf_counter()
-    build("marketing_messages", work_dir, dbt_vars(client_ids, extra={"generation_rounds": 1}))
+    build("marketing_messages", work_dir, client_ids)
     build_seconds = time.perf_counter() - started
     rows, reasons, (seconds, calls) = _read_results(work_dir)
     ok = [Judged(*row[:7]) for row in rows if row[7] == "ok"]

@@ -4,47 +4,26 @@ each message is written for is decided in SQL, suits the client, rotates and spr
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from evaluation.dataset import dbt_vars
-from tests.reliability_support import NO_DATA_TESTS
+from tests.reliability_support import NO_DATA_TESTS, project_env, run_dbt, run_dir
 
-ROOT = Path(__file__).resolve().parent.parent
 ROUNDS = 4
 
 pytestmark = pytest.mark.slow
 
 
 def _build(work_dir: Path) -> duckdb.DuckDBPyConnection:
-    env = {
-        **os.environ,
-        "DBT_PROFILES_DIR": str(ROOT),
-        "MARKETING_DUCKDB_PATH": str(work_dir / "marketing.duckdb"),
-        "MARKETING_CACHE_PATH": str(work_dir / "llm_cache.duckdb"),
-    }
-    command = [
-        str(Path(sys.executable).with_name("dbt")),
-        "build",
-        "--select",
-        "+campaign_offers",
-        # The rows are what is checked here; the data tests run in the project's own builds.
-        *NO_DATA_TESTS,
-        "--vars",
-        json.dumps(dbt_vars(extra={"generation_rounds": ROUNDS})),
-        "--target-path",
-        str(work_dir / "target"),
-        "--log-path",
-        str(work_dir / "logs"),
-    ]
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    env = project_env(work_dir, MARKETING_ROUNDS=str(ROUNDS))
+    # The rows are what is checked here; the data tests run in the project's own builds.
+    args = ["build", "--select", "+campaign_offers", *NO_DATA_TESTS, "--vars", json.dumps(dbt_vars())]
+    result = run_dbt(args, env)
     assert result.returncode == 0, result.stdout[-3000:]
-    return duckdb.connect(str(work_dir / "marketing.duckdb"), read_only=True)
+    return duckdb.connect(str(run_dir(env) / "marketing.duckdb"), read_only=True)
 
 
 @pytest.fixture(scope="module")
