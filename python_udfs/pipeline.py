@@ -11,7 +11,10 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -30,6 +33,8 @@ select client_id, first_name, message_number, campaign_id, message
 from client_marketing_messages
 order by client_id, message_number
 """
+
+INTERRUPTED = "interrupted: every answer received so far is cached; run again to resume."
 
 
 def cli_vars(dbt_args: list[str]) -> dict:
@@ -60,15 +65,33 @@ def run_dbt_build(extra_args: list[str]) -> None:
 
     args = ["build", *extra_args]
     print(f"$ dbt {' '.join(args)}", flush=True)
-    result = dbtRunner().invoke(args)
+    with _ctrl_c_stops_at_once():
+        result = dbtRunner().invoke(args)
     # dbt-duckdb keeps the database open until the process exits; the steps after dbt open it again.
     DuckDBConnectionManager.close_all_connections()
-    if isinstance(result.exception, KeyboardInterrupt):
-        raise KeyboardInterrupt
     if isinstance(result.exception, DbtUsageException):
         raise MarketingError(f"dbt build: {result.exception}")
     if not result.success:
         raise MarketingError("dbt build failed: the lines above name the model or test and the rows.")
+
+
+@contextmanager
+def _ctrl_c_stops_at_once() -> Iterator[None]:
+    """On Ctrl-C, dbt waits for the models it is running to finish: the generation would go on to
+    its last client. Stop at once instead, as killing a separate dbt process did: the answers
+    committed so far stay in the cache (DuckDB replays its write-ahead log, as after a kill), and
+    the re-run asks only for the rest."""
+
+    def stop(_signum, _frame) -> None:
+        sys.stdout.flush()
+        print(INTERRUPTED, file=sys.stderr, flush=True)
+        os._exit(130)
+
+    previous = signal.signal(signal.SIGINT, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def show_messages(path: Path) -> None:
@@ -118,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted: every answer received so far is cached; run again to resume.", file=sys.stderr)
+        print(INTERRUPTED, file=sys.stderr)
         return 130
     return 0
 

@@ -188,6 +188,7 @@ def test_ctrl_c_stops_the_pipeline_promptly_and_the_rerun_resumes(project):
         f"{len(cached_before)} cached, re-run asked {rerun_requests}; last lines: {stderr.strip()[-300:]!r}"
     )
     assert seconds < SIGINT_BOUND_SECONDS
+    assert rerun_requests > 0, "Ctrl-C did not stop the generation: it ran on to its last client"
     assert pipeline.returncode != 0
     assert "Traceback" not in stderr
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
