@@ -106,17 +106,16 @@ class RunPlan:
         # A first round (and any round after one that wrote nothing) has no ideas to pass on: no as-of
         # join, which sorts every row of the round even against no previous messages (1.5 s a million).
         has_ideas = self._scalar(f"select count(*) from generation_messages where round = {number - 1}") > 0
-        ideas = {
-            part: sql.format(
+        self._work.execute(
+            f"create or replace temp table {table_name} as "
+            + _ROUND_SQL.format(
+                round=number,
                 previous=number - 1,
                 ideas_preceding=max(self.settings.ideas_size - 1, 0),
                 ideas_size=self.settings.ideas_size,
+                history_size=self.settings.history_size,
+                recent_ideas=_RECENT_IDEAS_JOIN if has_ideas else _NO_RECENT_IDEAS,
             )
-            for part, sql in (_IDEAS_SQL if has_ideas else _NO_IDEAS_SQL).items()
-        }
-        self._work.execute(
-            f"create or replace temp table {table_name} as "
-            + _ROUND_SQL.format(round=number, history_size=self.settings.history_size, **ideas)
         )
         size = self._scalar(f"select count(*) from {table_name}")
         return Round(number, size, self.campaigns, self.settings.temperature, self._work)
@@ -258,6 +257,7 @@ def _listed(values: tuple[str, ...] | None) -> list[str] | None:
     return list(values) if values else None
 
 
+# Recent ideas: the previous round's messages of the few clients just before this one (by id).
 _ROUND_SQL = """
 with
 
@@ -273,27 +273,7 @@ history as (
     from generation_messages
     where round < {round}
     group by client_id, campaign_id
-){previous_cte}
-
-select
-    row_number() over (order by todo.campaign_id, todo.client_id) - 1 as position,
-    todo.client_id,
-    todo.campaign_id,
-    todo.first_name,
-    todo.segment,
-    todo.offer,
-    coalesce(history.earlier_messages[1:{history_size}], []) as earlier_messages,
-    {ideas_to_avoid} as ideas_to_avoid,
-    coalesce(continued.first_attempt, 1) as first_attempt
-from todo
-left join history using (client_id, campaign_id)
-left join generation_continued as continued using (client_id, campaign_id, round){previous_join}
-order by todo.campaign_id, todo.client_id
-"""
-
-# Recent ideas: the previous round's messages of the few clients just before this one (by id).
-_IDEAS_SQL = {
-    "previous_cte": """,
+),
 
 previous as (
     select
@@ -305,10 +285,25 @@ previous as (
         ) as ideas
     from generation_messages
     where round = {previous}
-)""",
-    "ideas_to_avoid": "coalesce(previous.ideas, [])[1:{ideas_size}]",
-    "previous_join": """
-asof left join previous
-    on todo.campaign_id = previous.campaign_id and todo.client_id > previous.client_id""",
-}
-_NO_IDEAS_SQL = {"previous_cte": "", "ideas_to_avoid": "[]::varchar[]", "previous_join": ""}
+)
+
+select
+    row_number() over (order by todo.campaign_id, todo.client_id) - 1 as position,
+    todo.client_id,
+    todo.campaign_id,
+    todo.first_name,
+    todo.segment,
+    todo.offer,
+    coalesce(history.earlier_messages[1:{history_size}], []) as earlier_messages,
+    coalesce(recent.ideas, [])[1:{ideas_size}] as ideas_to_avoid,
+    coalesce(continued.first_attempt, 1) as first_attempt
+from todo
+left join history using (client_id, campaign_id)
+left join generation_continued as continued using (client_id, campaign_id, round)
+{recent_ideas}
+order by todo.campaign_id, todo.client_id
+"""
+
+_RECENT_IDEAS_JOIN = """asof left join previous as recent
+    on todo.campaign_id = recent.campaign_id and todo.client_id > recent.client_id"""
+_NO_RECENT_IDEAS = "cross join (select null::varchar[] as ideas) as recent"
