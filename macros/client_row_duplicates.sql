@@ -1,24 +1,26 @@
 {#- Duplicate rows in a client export, judged the same way for clients and accounts. A row with a
-    problem of its own keeps that problem: duplicates are judged among the otherwise usable rows, so
-    every window is split on `len(value_issues) = 0`. -#}
+    problem of its own keeps that problem: duplicates are judged among the otherwise usable rows.
+    Most keys are on one row: a base model first finds the keys on more than one usable row (a hash
+    aggregate), and computes these windows over those keys' rows only, not over the whole file. -#}
 
-{#- The window columns `client_row_duplicate_issues` reads: whether a key has more than one version (a
-    version is one combination of `version_columns`), its lines, and the rank of an exact repeat. A key
-    has conflicting versions when fewer of its rows share a row's version than share its key: two
-    counts, much cheaper than counting distinct versions. -#}
+{#- The window columns `client_row_duplicate_issues` reads, over the usable rows of duplicated keys:
+    whether a key has more than one version (a version is one combination of `version_columns`), its
+    lines, and the rank of an exact repeat. A key has conflicting versions when fewer of its rows
+    share a row's version than share its key: two counts, much cheaper than counting distinct
+    versions. -#}
 {% macro client_row_duplicate_windows(key, version_columns) -%}
-    {%- set same_key = key ~ ', len(value_issues) = 0' -%}
-    {%- set same_row = ([key] + version_columns) | join(', ') ~ ', len(value_issues) = 0' -%}
-    count(*) over (partition by {{ same_key }}) as rows_for_key,
-    count(*) over (partition by {{ same_key }}) > count(*) over (partition by {{ same_row }}) as has_conflicting_versions,
-    min(line_number) over (partition by {{ same_key }}) as first_line_for_key,
-    max(line_number) over (partition by {{ same_key }}) as last_line_for_key,
+    {%- set same_row = ([key] + version_columns) | join(', ') -%}
+    count(*) over (partition by {{ key }}) as rows_for_key,
+    count(*) over (partition by {{ key }}) > count(*) over (partition by {{ same_row }}) as has_conflicting_versions,
+    min(line_number) over (partition by {{ key }}) as first_line_for_key,
+    max(line_number) over (partition by {{ key }}) as last_line_for_key,
     row_number() over (partition by {{ same_row }} order by source_file, line_number) as repeat_number,
     first_value(line_number) over (partition by {{ same_row }} order by source_file, line_number) as first_line
 {%- endmacro %}
 
 {#- The row's issues: its own, else one for a key with conflicting versions, else one for an exact
-    repeat (the first line is kept). The two issues are `client_row_issue` calls. -#}
+    repeat (the first line is kept). A row without window columns (null: its key is on no other
+    usable row) has neither. The two issues are `client_row_issue` calls. -#}
 {% macro client_row_duplicate_issues(conflict_issue, repeat_issue) -%}
     case
         when len(value_issues) > 0 then value_issues

@@ -1,6 +1,6 @@
 {% test is_plain_text(model, column_name, key_columns=none) %}
 {#- No markup and no control characters: no `<` or `>` (a tag, or half of one), no character below a
-    space but tab. For every column a person or a CRM reads. Nulls pass. -#}
+    space but tab (so no line break either). For every column a person or a CRM reads. Nulls pass. -#}
 {%- set keys = failing_row_keys(model, key_columns) -%}
 {%- set failures -%}
 select

@@ -2,9 +2,10 @@
     materialized='external',
     location=export_location('crm_export.parquet'),
     format='parquet',
+    post_hook="{{ export_json_copy('crm_export.json') }}",
 ) }}
--- The load into the CRM: one row per client with its messages in order (crm_export_json writes the
--- same rows as the JSON file the second original loaded, SDW2023_final.json).
+-- The load into the CRM: one row per client with its messages in order, written to crm_export.parquet
+-- and, by the post-hook, as crm_export.json: one JSON array, like the second original's SDW2023_final.json.
 with
 
 client_marketing_messages as (
