@@ -1,7 +1,6 @@
 {{ config(
-    materialized='external',
+    materialized='parquet_export',
     location=export_location('crm_export.parquet'),
-    format='parquet',
     post_hook="{{ export_json_copy('crm_export.json') }}",
 ) }}
 -- The load into the CRM: one row per client with its messages in order, written to crm_export.parquet
