@@ -48,6 +48,17 @@ def cli_vars(dbt_args: list[str]) -> dict:
     return {}
 
 
+def check_project_dir() -> None:
+    """Stop at once outside the project: every relative path after this (the demo's CSV files, the
+    database, dbt's own files) is read from the project's folder."""
+    project_dir = dbt_project_dir()
+    if not (project_dir / "dbt_project.yml").exists():
+        raise MarketingError(
+            f"no dbt_project.yml in {project_dir.resolve()}: run from the project's folder, "
+            "or set DBT_PROJECT_DIR to it"
+        )
+
+
 def check_client_exports(dbt_args: list[str]) -> None:
     """With the csv client source, check the export files and tell dbt how to read them."""
     overrides = cli_vars(dbt_args)
@@ -114,10 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("dbt_args", nargs="*", help="passed to `dbt build` (after --)")
     args = parser.parse_args(argv)
 
-    db_path = database_path()
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    cache_path().parent.mkdir(parents=True, exist_ok=True)
     try:
+        check_project_dir()
+        db_path = database_path()
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        cache_path().parent.mkdir(parents=True, exist_ok=True)
         check_database_free(db_path)
         check_database_free(cache_path())
         check_client_exports(args.dbt_args)
