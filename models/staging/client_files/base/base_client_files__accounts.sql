@@ -108,42 +108,11 @@ checked as (
 
 ),
 
-duplicate_keys as (
-
-    -- Keys on more than one usable row: the duplicate windows read these keys' rows only.
-    select account_id
-
-    from checked
-    where len(value_issues) = 0
-    group by account_id
-    having count(*) > 1
-
-),
-
-duplicate_rows as (
-
-    select
-        source_file,
-        line_number,
-        {{ client_row_duplicate_windows(
-            'account_id', ['client_id', 'balance', 'credit_limit', 'card_limit']
-        ) }}
-
-    from checked
-    where
-        len(value_issues) = 0
-        and account_id in (select duplicate_keys.account_id from duplicate_keys)
-
-),
-
 judged_duplicates as (
 
-    select
-        checked.*,
-        duplicate_rows.* exclude (source_file, line_number)
-
-    from checked
-    left join duplicate_rows using (source_file, line_number)
+    {{ client_row_duplicates(
+        'checked', 'account_id', ['client_id', 'balance', 'credit_limit', 'card_limit']
+    ) }}
 
 ),
 

@@ -160,40 +160,9 @@ checked as (
 
 ),
 
-duplicate_keys as (
-
-    -- Keys on more than one usable row: the duplicate windows read these keys' rows only.
-    select client_id
-
-    from checked
-    where len(value_issues) = 0
-    group by client_id
-    having count(*) > 1
-
-),
-
-duplicate_rows as (
-
-    select
-        source_file,
-        line_number,
-        {{ client_row_duplicate_windows('client_id', ['client_name', 'cpf']) }}
-
-    from checked
-    where
-        len(value_issues) = 0
-        and client_id in (select duplicate_keys.client_id from duplicate_keys)
-
-),
-
 judged_duplicates as (
 
-    select
-        checked.*,
-        duplicate_rows.* exclude (source_file, line_number)
-
-    from checked
-    left join duplicate_rows using (source_file, line_number)
+    {{ client_row_duplicates('checked', 'client_id', ['client_name', 'cpf']) }}
 
 ),
 
