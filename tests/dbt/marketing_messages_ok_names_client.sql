@@ -40,6 +40,8 @@ final as (
     inner join clients on marketing_messages.client_id = clients.client_id
     where
         marketing_messages.status = 'ok'
+        -- The name as written first: lower-casing two million messages is the test's main cost.
+        and not contains(marketing_messages.message, clients.greeted_name)
         and strpos(lower(marketing_messages.message), lower(clients.greeted_name)) = 0
 
 )
