@@ -14,11 +14,15 @@
 
 
 {% macro failing_rows_label(test_node) -%}
-    {#- `cpf_is_valid(clients.cpf)`: the test's name, the model it tests and the column. A test may name
-        itself instead (`meta: {failing_rows_label: ...}`). -#}
+    {#- `cpf_is_valid(clients.cpf)`: the test's name, the model it tests and the column; a singular
+        test's own name. A test may name itself instead (`meta: {failing_rows_label: ...}`). -#}
     {%- set meta = test_node.config.meta or {} -%}
     {%- if meta.get('failing_rows_label') -%}
         {{ return(meta['failing_rows_label']) }}
+    {%- endif -%}
+    {%- if not test_node.get('test_metadata') -%}
+        {#- A singular test (tests/dbt/): its file name says what it checks. -#}
+        {{ return(test_node.name) }}
     {%- endif -%}
     {%- set tested = (test_node.attached_node or 'model').split('.')[-1] -%}
     {%- set column_name = test_node.column_name -%}

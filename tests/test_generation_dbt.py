@@ -95,6 +95,30 @@ def test_build_reruns_rounds_and_one_client(tmp_path):
 
 
 @pytest.mark.slow
+def test_an_ok_message_without_the_clients_first_name_fails_its_data_test(tmp_path):
+    with LLMServer() as server:
+        env = _env(tmp_path, server, MARKETING_CAMPAIGNS="christmas_gifts")
+        _check(run_dbt(["build", "--select", "+marketing_messages", *NO_DATA_TESTS], env))
+    ok_names = ["test", "--select", "marketing_messages_ok_names_client"]
+    _check(run_dbt(ok_names, env))
+    with duckdb.connect(str(tmp_path / "marketing.duckdb")) as connection:
+        (first_id, first_name), (second_id, second_name) = connection.execute(
+            "select client_id, first_name from clients order by client_id limit 2"
+        ).fetchall()
+        rename = (
+            "update marketing_messages set message = replace(message, $name, $replacement) "
+            "where client_id = $id"
+        )
+        # The name gone from one message; in capitals in another, which still greets the client.
+        connection.execute(rename, {"name": first_name, "replacement": "Cliente", "id": first_id})
+        connection.execute(rename, {"name": second_name, "replacement": second_name.upper(), "id": second_id})
+    result = run_dbt(ok_names, env)
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert "FAIL 1 marketing_messages_ok_names_client" in result.stdout
+    assert f"client_id={first_id}" in result.stdout and f"client_id={second_id}" not in result.stdout
+
+
+@pytest.mark.slow
 @pytest.mark.timing_sensitive
 def test_a_killed_build_resumes_with_only_the_unanswered_rows(tmp_path):
     with LLMServer(latency_ms=300, concurrency=1) as server:

@@ -1,5 +1,6 @@
 -- Every client gets an offer in every active campaign that has a catalogue, in every round: a
 -- segment the catalogue forgot would otherwise get messages with no product to offer.
+{{ config(meta={'print_failing_rows': true}) }}
 with
 
 catalogued as (

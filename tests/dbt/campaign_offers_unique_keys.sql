@@ -1,4 +1,5 @@
 -- One offer per (client, campaign, round): the message is written for exactly one.
+{{ config(meta={'print_failing_rows': true}) }}
 select
     client_id,
     campaign_id,

@@ -1,4 +1,5 @@
 -- Each client's messages are numbered 1, 2, 3, ... with no number used twice.
+{{ config(meta={'print_failing_rows': true}) }}
 with
 
 client_marketing_messages as (

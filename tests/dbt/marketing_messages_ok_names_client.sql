@@ -1,6 +1,7 @@
 -- Every ok message greets the client by first name (validation guarantees it; this proves it).
 -- The name greeted is the one the prompt gave the model: without markup (`<b>Lia</b>` is greeted
 -- as Lia), removed as `strip_markup` in python_udfs/generation/validation.py removes it.
+{{ config(meta={'print_failing_rows': true}) }}
 with
 
 marketing_messages as (

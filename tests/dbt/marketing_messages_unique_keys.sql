@@ -1,4 +1,5 @@
 -- One row per client, campaign and round: the incremental delete+insert must never duplicate a key.
+{{ config(meta={'print_failing_rows': true}) }}
 with
 
 marketing_messages as (
