@@ -243,9 +243,12 @@ def test_a_worker_killed_mid_run_costs_only_its_calls_in_flight(ray_cluster, ref
     assert server.killed, "the request's sender was not a Ray actor process"
     assert comparable(output) == comparable(expected)
     assert log["model_calls"] == expected_log["model_calls"]
-    # The killed actor's batch went again to its replacement: sent twice, answered (and counted) once.
-    batch = 4 * (8 // ACTORS)
-    assert expected_requests < server.requests <= expected_requests + batch
+    # The killed actor's unfinished blocks went again to its replacement: sent twice, answered (and
+    # counted) once. A block is 4 calls per call in flight (8 over the actors), and an actor holds two:
+    # the one it answers and the one queued behind it. Both may be re-sent: a block answered just
+    # before the kill, whose reply had not reached the driver, runs again too (measured: 10 extra).
+    block = 4 * (8 // ACTORS)
+    assert expected_requests < server.requests <= expected_requests + 2 * block
 
 
 def test_a_driver_killed_mid_run_keeps_what_it_received_and_the_rerun_asks_for_the_rest(

@@ -14,7 +14,8 @@ The pool is Ray Core actors started with the engine and kept for every wave, not
 `map_batches` pool: Ray Data builds a new pool for each dataset, and each wave (a regeneration wave
 of three calls too) paid 5 to 8 s of actor start-up on a 2-core machine. Ray restarts an actor
 that dies (a killed worker, a lost node) and runs its unfinished blocks again on the new one: the
-calls of the block it was answering are sent twice, answered once. `ray.init` joins the cluster
+calls of the block it was answering (and of one it had just answered, if the reply had not reached
+the driver) are sent twice, answered once. `ray.init` joins the cluster
 `RAY_ADDRESS` names, else starts a local one on this machine's cores.
 """
 
