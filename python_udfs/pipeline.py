@@ -49,8 +49,8 @@ def cli_vars(dbt_args: list[str]) -> dict:
 
 
 def check_project_dir() -> None:
-    """Stop at once outside the project: every relative path after this (the demo's CSV files, the
-    database, dbt's own files) is read from the project's folder."""
+    """Stop at once outside the project, before anything is written: dbt and the steps before it
+    read the project (dbt_project.yml, the demo's files) from here or from DBT_PROJECT_DIR."""
     project_dir = dbt_project_dir()
     if not (project_dir / "dbt_project.yml").exists():
         raise MarketingError(
