@@ -36,6 +36,7 @@ _INHERITED_PREFIXES = ("MARKETING_", "OPENAI_", "OLLAMA_", "CRM_", "DBT_")
 CPF_PATTERN = re.compile(r"(?<![0-9])(?:[0-9]{11}|[0-9]{3}[.\s][0-9]{3}[.\s][0-9]{3}[-.\s][0-9]{2})(?![0-9])")
 # The same, as a DuckDB regular expression for scanning tables (RE2: no lookbehind, so edges by hand).
 CPF_SQL_PATTERN = r"(^|[^0-9])([0-9]{11}|[0-9]{3}[. ][0-9]{3}[. ][0-9]{3}[-. ][0-9]{2})([^0-9]|$)"
+UUID_SQL_PATTERN = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 # What a committed secret looks like: OpenAI-style keys, a key assigned in an env file, bearer tokens.
 KEY_PATTERNS = (
@@ -245,7 +246,8 @@ def raw_cpfs_in_database(path: Path, exclude_tables: Iterable[str] = SEED_TABLES
 
     One query per table: a `count_if` per text column. Views are skipped (staging views hold the
     CPF by design and store no data); tables, stored test failures included, are what people read.
-    Hash columns (`*hash`) are hex digests, whose digit runs are not CPFs.
+    Hash columns (`*hash`) are hex digests, and a value shaped like a UUID (a run's id) is hex too:
+    their digit runs are not CPFs (a random UUID holds 11 digits in a row about once in 250).
     """
     exclude_tables = set(exclude_tables)
     hits: dict[str, int] = {}
@@ -265,7 +267,9 @@ def raw_cpfs_in_database(path: Path, exclude_tables: Iterable[str] = SEED_TABLES
             if table in exclude_tables or not columns:
                 continue
             checks = ", ".join(
-                f'count_if(regexp_matches(cast("{column}" as varchar), \'{CPF_SQL_PATTERN}\')) as "{column}"'
+                f"count_if(regexp_matches(cast(\"{column}\" as varchar), '{CPF_SQL_PATTERN}') and "
+                f"not regexp_full_match(cast(\"{column}\" as varchar), '{UUID_SQL_PATTERN}')) "
+                f'as "{column}"'
                 for column in columns
             )
             counts = connection.execute(f'select {checks} from "{database}"."{schema}"."{table}"').fetchone()
