@@ -102,10 +102,8 @@
     {%- set sql -%}
         select
             '{{ file.get('source_file', file.path) | replace("'", "''") }}' as source_file,
-            cast({{ 1 if file.has_header else 0 }} + record_number
-            + coalesce(sum(line_breaks) over (
-                order by record_number rows between unbounded preceding and 1 preceding
-            ), 0) as bigint) as line_number,
+            cast({{ 1 if file.has_header else 0 }} + record_number + coalesce(breaks_before, 0) as bigint)
+                as line_number,
             {%- for column in columns %}
             col_{{ file.positions[column] }} as {{ column }},
             {%- endfor %}
@@ -116,9 +114,16 @@
         from (
             select
                 *,
+                {#- Both windows follow the reader's order (parallel = false): no sort of the file. -#}
                 row_number() over () as record_number,
-                length(concat_ws('', *columns('col_[0-9]+')))
-                - length(replace(concat_ws('', *columns('col_[0-9]+')), chr(10), '')) as line_breaks
+                sum(
+                    case
+                        when contains(concat_ws('', *columns('col_[0-9]+')), chr(10))
+                            then length(concat_ws('', *columns('col_[0-9]+')))
+                            - length(replace(concat_ws('', *columns('col_[0-9]+')), chr(10), ''))
+                        else 0
+                    end
+                ) over (rows between unbounded preceding and 1 preceding) as breaks_before
             from read_csv(
                 '{{ path }}',
                 auto_detect = false,
