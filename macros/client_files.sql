@@ -185,7 +185,8 @@
     {%- set delimiter = env_var('MARKETING_CSV_DELIMITER', var('csv_delimiter', 'auto')) -%}
     {%- set probe_sql -%}
         select
-            coalesce(trim(try(decode(content)), ' ' || chr(9) || chr(10) || chr(13)) = '', false)
+            -- ltrim, not trim: a whole file is text, and trim's scan from the end took 0.4 s on 45 MB.
+            coalesce(ltrim(try(decode(content)), ' ' || chr(9) || chr(10) || chr(13)) = '', false)
             or octet_length(content) = 0 as is_empty,
             case
                 when content[1:2] in (from_hex('FFFE'), from_hex('FEFF')) then 'utf-16'
@@ -193,8 +194,12 @@
                 else 'utf-8'
             end as encoding,
             -- Bytes 0x80-0x9F: Windows-1252 punctuation (or CP850), which DuckDB's Latin-1 refuses.
-            try(decode(content)) is null
-            and regexp_matches(hex(content), '^(?:..)*?[89][0-9A-F]') as has_windows_bytes
+            -- A case, not `and`: the hex of a UTF-8 file (twice its size) is never built.
+            case
+                when try(decode(content)) is null
+                    then regexp_matches(hex(content), '^(?:..)*?[89][0-9A-F]')
+                else false
+            end as has_windows_bytes
         from read_blob('{{ quoted_path }}')
     {%- endset -%}
     {%- set probe = run_query(probe_sql).rows[0] -%}

@@ -269,6 +269,18 @@ def test_dbt_alone_on_a_file_duckdb_cannot_read_says_how_to_read_it(tmp_path):
     assert not DUCKDB_ERRORS.search(result.stdout + result.stderr)
 
 
+@pytest.mark.parametrize("fixture", ["broken_empty.csv", "broken_blank.csv"])
+def test_dbt_alone_on_an_empty_export_says_so(tmp_path, fixture):
+    imports = tmp_path / "imports"
+    imports.mkdir()
+    shutil.copy(EXPORTS / fixture, imports / "clients_empty.csv")
+    env = project_env(tmp_path, MARKETING_CLIENTS_CSV=str(imports / "clients_*.csv"))
+    result = run_dbt(["build", "--select", "+clients", "--indirect-selection", "cautious", *csv_vars()], env)
+    assert result.returncode == 1
+    assert "clients_empty.csv: the file is empty (not even a header line)" in result.stdout
+    assert not DUCKDB_ERRORS.search(result.stdout + result.stderr)
+
+
 def test_a_header_only_export_builds_zero_clients(tmp_path):
     database, result = dbt_alone(tmp_path, ["clients_header_only.csv"], *csv_vars())
     assert result.returncode == 0, result.stdout[-4000:]
