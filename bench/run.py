@@ -591,6 +591,12 @@ def data_test_count(run_results: Path) -> int:
     return sum(result["unique_id"].startswith("test.") for result in results)
 
 
+def node_facts(run_results: Path) -> dict:
+    """How many nodes the last build ran, and dbt's own time for them (run_results.json)."""
+    results = json.loads(run_results.read_text(encoding="utf-8"))
+    return {"nodes": len(results.get("results", [])), "dbt_elapsed_seconds": results.get("elapsed_time")}
+
+
 def slowest_nodes(run_results: Path, count: int = 8) -> list[dict]:
     """The dbt nodes of the last build that took longest (dbt's own run_results.json)."""
     if not run_results.exists():
@@ -626,6 +632,7 @@ def scale_with_server(plan: Plan, scratch: Path) -> dict:
                 "seconds": result.seconds,
                 "peak_mb": result.peak_rss_mb,
                 "model_calls": server.requests - before,
+                **node_facts(workdir / "target" / "run_results.json"),
             }
             log(f"server {size:,} {label}: {result.seconds:.1f} s, {runs[label]['model_calls']} calls")
     with duckdb.connect(str(database), read_only=True) as connection:
@@ -1065,10 +1072,20 @@ def misses(results: dict) -> list[str]:
             "per distinct context in Python, then two SHA-256 a row in DuckDB, the same keys the "
             f"runner writes) and looks them up in the cache; dbt runs each of its "
             f"{largest.get('data_tests', 'many')} data tests as a query of its own, and each of its "
-            "nodes costs some 30 ms of Python (compiling, logging) on top of its SQL: the hundred "
-            "small seeds, staging models and tests that wait for the two base models take about 4 s. "
+            "nodes costs some 30 ms of Python (compiling, logging) on top of its SQL, the small seeds, "
+            "staging models and tests that wait for the two base models included. "
             "Peak memory is DuckDB's buffer pool (its default limit is 80% of the machine's memory): "
             "the generative step settles cached rows in DuckDB, so its limit covers them."
+        )
+    unchanged, full = results["server_scale"]["runs"]["unchanged"], results["server_scale"]["runs"]["full"]
+    if unchanged["seconds"] > 0.10 * full["seconds"] and "nodes" in unchanged:
+        notes.append(
+            f"- **Unchanged re-run**: {unchanged['seconds']:.1f} s against the first build's "
+            f"{full['seconds']:.1f} s, with no model call. It runs all {unchanged['nodes']} dbt nodes "
+            "again (every table rebuilt, every data test run), at some 25 to 30 ms of dbt's Python "
+            f"each however small the table: {unchanged['dbt_elapsed_seconds']:.1f} s by dbt's own "
+            "count; the rest is dbt starting (imports, loading the parsed project). 10% would be "
+            f"{0.1 * full['seconds']:.1f} s for the whole re-run."
         )
     if e["overhead"] >= 0.15:
         notes.append(
