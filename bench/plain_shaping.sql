@@ -91,14 +91,22 @@ select
 from clients as c
 inner join all_messages as m on c.client_id = m.client_id;
 
--- The CRM load, as the project exports it: one row per client with its messages in order.
+-- The CRM load, as the project exports it: one row per client with its messages in order (each
+-- client's small list sorted after the aggregate, as crm_export does: an ordered aggregate took 3 to 4
+-- times as long).
 copy (
     select
         client_id,
         any_value(first_name) as first_name,
         any_value(cpf_masked) as cpf_masked,
-        list({{'campaign_id': campaign_id, 'round': round, 'message': message}} order by message_number)
-            as messages
+        list_transform(
+            list_sort(list({{
+                'message_number': message_number, 'campaign_id': campaign_id, 'round': round,
+                'message': message
+            }})),
+            numbered -> {{'campaign_id': numbered.campaign_id, 'round': numbered.round,
+                'message': numbered.message}}
+        ) as messages
     from client_marketing_messages
     group by client_id
 ) to '{export_dir}/crm_export.parquet' (format parquet);
