@@ -1076,7 +1076,9 @@ def misses(results: dict) -> list[str]:
         notes.append(
             f"- **1M clients cached**: {largest['dbt_seconds']:.1f} s and {peak_gb:.2f} GB against plain "
             f"SQL's {largest['plain_sql_seconds']:.1f} s. The slowest nodes: {slowest} (section 3). "
-            "What no SQL script pays: the generative step keys 2 million requests (one prompt rendered "
+            "What the script does not do: the base models number each row's line in its file, repair "
+            "and clean each name, and set every unusable row aside with its reason "
+            "(`rejected_client_rows`); the generative step keys 2 million requests (one prompt rendered "
             "per distinct context in Python, then two SHA-256 a row in DuckDB, the same keys the "
             f"runner writes) and looks them up in the cache; dbt runs each of its "
             f"{largest.get('data_tests', 'many')} data tests as a query of its own, and each of its "
