@@ -201,12 +201,15 @@ from range(1, 7) as t(id);
 """
 
 
-def dbt_alone(tmp: Path, files: list[str], *args: str) -> tuple[Path, object]:
-    """`dbt build --select +clients` on copies of `files`; the database holds a demo's mock users."""
+def dbt_alone(
+    tmp: Path, files: list[str], *args: str, renamed: dict[str, str] | None = None
+) -> tuple[Path, object]:
+    """`dbt build --select +clients` on copies of `files` (and of each fixture in `renamed`, under its
+    new name); the database holds a demo's mock users."""
     imports = tmp / "imports"
     imports.mkdir()
-    for name in files:
-        shutil.copy(EXPORTS / name, imports / name)
+    for fixture, name in {**{name: name for name in files}, **(renamed or {})}.items():
+        shutil.copy(EXPORTS / fixture, imports / name)
     with duckdb.connect(str(tmp / "marketing.duckdb")) as connection:
         connection.execute(MOCK_USERS_SQL)
     env = project_env(
@@ -271,11 +274,7 @@ def test_dbt_alone_on_a_file_duckdb_cannot_read_says_how_to_read_it(tmp_path):
 
 @pytest.mark.parametrize("fixture", ["broken_empty.csv", "broken_blank.csv"])
 def test_dbt_alone_on_an_empty_export_says_so(tmp_path, fixture):
-    imports = tmp_path / "imports"
-    imports.mkdir()
-    shutil.copy(EXPORTS / fixture, imports / "clients_empty.csv")
-    env = project_env(tmp_path, MARKETING_CLIENTS_CSV=str(imports / "clients_*.csv"))
-    result = run_dbt(["build", "--select", "+clients", "--indirect-selection", "cautious", *csv_vars()], env)
+    _, result = dbt_alone(tmp_path, [], *csv_vars(), renamed={fixture: "clients_empty.csv"})
     assert result.returncode == 1
     assert "clients_empty.csv: the file is empty (not even a header line)" in result.stdout
     assert not DUCKDB_ERRORS.search(result.stdout + result.stderr)
