@@ -75,6 +75,20 @@ def test_extract_loads_every_user_with_its_news_and_features_all_with_lineage(tm
         assert rows(settings, LINEAGE_SQL.format(table)) == [(count, False, "api", count)]
 
 
+def test_the_users_lineage_columns_are_not_null_columns_so_staging_needs_no_test_for_them(tmp_path):
+    """stg_crm__users, __accounts and __cards carry no not_null test on these: the load enforces it."""
+    with CrmServer(three_users()) as crm:
+        settings = settings_for(tmp_path, crm.url, [1, 2, 3])
+        extract(settings)
+    nullable = rows(
+        settings,
+        "select column_name, is_nullable from information_schema.columns "
+        "where table_schema = 'crm_raw' and table_name = 'users' "
+        "and column_name in ('id', 'is_mock', 'extracted_from', '_extracted_at') order by column_name",
+    )
+    assert nullable == [("_extracted_at", "NO"), ("extracted_from", "NO"), ("id", "NO"), ("is_mock", "NO")]
+
+
 def test_re_extract_updates_a_changed_user_and_duplicates_nothing(tmp_path):
     with CrmServer(three_users()) as crm:
         settings = settings_for(tmp_path, crm.url, [1, 2, 3])
