@@ -3,27 +3,34 @@
     read stand-ins until then.
 
     Mock CRM users belong to the demo only. They are read (the `crm_mock_users` seed as the stand-in,
-    or the rows the extract loaded flagged `is_mock`) when `client_source` is `seed`, or when a run
-    asks for them with the var `crm_mock: true`. A run on real client files never reads them: with no
+    or the rows the extract loaded flagged `is_mock`) when `client_source` is `seed` and the var
+    `crm_mock` is unset, or when a run asks for them with `crm_mock: true`. A run on real client files never reads them: with no
     CRM extract its stand-ins are empty, and it segments clients from their accounts file alone.
-    Both `source()` and `ref()` are always called, so dbt orders the seed first either way. -#}
+    `source()` is always called and `ref()` whenever mock users may be read, so dbt orders the seed
+    first; otherwise the seed is disabled (dbt_project.yml, the same condition as crm_mock_allowed). -#}
 
 {% macro crm_mock_allowed() %}
-    {{ return(var('client_source') == 'seed' or var('crm_mock', false) in (true, 'true')) }}
+    {#- As the extract decides (python_udfs/crm/api.py, mock_allowed): `crm_mock` when set, else
+        whether this is a demo. -#}
+    {%- set explicit = var('crm_mock', none) -%}
+    {%- if explicit is not none -%}
+        {{ return(explicit in (true, 'true')) }}
+    {%- endif -%}
+    {{ return(var('client_source') == 'seed') }}
 {% endmacro %}
 
 
 {% macro crm_raw_users() %}
     {%- set raw_users = source('crm_raw', 'users') -%}
-    {%- set mock_users = ref('crm_mock_users') -%}
     {%- set allow_mock = crm_mock_allowed() -%}
+    {%- set mock_users = ref('crm_mock_users') if allow_mock else none -%}
     {%- if not execute or load_relation(raw_users) is not none -%}
         {%- if allow_mock -%}
             {{ raw_users }}
         {%- else -%}
             (select * from {{ raw_users }} where not is_mock)
         {%- endif -%}
-    {%- else -%}
+    {%- elif allow_mock -%}
         (
             select
                 id,
@@ -38,9 +45,22 @@
                 'mock' as extracted_from,
                 cast(null as timestamp with time zone) as _extracted_at
             from {{ mock_users }}
-            {%- if not allow_mock %}
+        )
+    {%- else -%}
+        (
+            select
+                cast(null as bigint) as id,
+                cast(null as varchar) as name,
+                cast(null as varchar) as account__agency,
+                cast(null as varchar) as account__number,
+                cast(null as double) as account__balance,
+                cast(null as double) as account__limit,
+                cast(null as varchar) as card__number,
+                cast(null as double) as card__limit,
+                cast(null as boolean) as is_mock,
+                cast(null as varchar) as extracted_from,
+                cast(null as timestamp with time zone) as _extracted_at
             where false
-            {%- endif %}
         )
     {%- endif -%}
 {% endmacro %}
