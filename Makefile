@@ -24,8 +24,8 @@ $(VENV)/.installed: pyproject.toml
 run: install
 	$(BIN)/python -m python_udfs.pipeline
 
-# Everything CI checks: lint and types, pytest, then the whole dbt build (every data test) on a fresh
-# database, then the documentation bar (every model, seed, source and column documented).
+# Everything CI checks: lint and types, pytest, then the whole dbt build (every data and unit test) on
+# a fresh database, then the documentation bar (every model, seed, source and column documented).
 test: lint pytest dbt-test docs-check
 
 # The edit-run loop: lint and the tests that need no dbt build, model or server.
@@ -36,7 +36,7 @@ TEST_DB := MARKETING_DUCKDB_PATH=target/test-db/marketing.duckdb MARKETING_CACHE
 
 dbt-test: install
 	rm -rf target/test-db
-	$(TEST_DB) $(BIN)/python -m python_udfs.pipeline
+	$(TEST_DB) $(BIN)/python -m python_udfs.pipeline --unit-tests
 
 # In dbt-test's target/ and on its database: dbt reuses that run's parse instead of parsing again.
 docs-check: install

@@ -33,6 +33,7 @@ from python_udfs.cpf import MACROS
 from python_udfs.generation import generate_missing
 from python_udfs.generation.providers.local import LocalProvider, default_gguf_path, local_threads
 from python_udfs.generation.settings import Settings
+from python_udfs.pipeline import SKIP_UNIT_TESTS
 from testkit.datagen import generate
 from testkit.llm_server import LLMServer, ServerProcess, portuguese_message
 
@@ -54,9 +55,6 @@ SECTIONS = ("throughput", "tokens", "scale", "server_scale", "embedded", "cpf")
 CONTEXT_WINDOWS = (8_192, 131_072)
 # Gemma 3 chat turns: the tokens around each message's content (<start_of_turn>, role, <end_of_turn>).
 GEMMA_TURN = "<start_of_turn>{role}\n{content}<end_of_turn>\n"
-# The staging test that fails the build on duplicated client ids; generated exports have 1% of them
-# on purpose (staging keeps one row each), so the benchmark builds without this one test.
-DUPLICATE_ID_TEST = "expression_is_true_stg_clients_source_row_count___1"
 # What the generative model reads, and every seed and model before it: no data tests.
 MART_INPUTS_SELECTION = (
     *("--select", "+clients", "+campaign_offers"),
@@ -424,7 +422,8 @@ def dbt_build(
         str(workdir / "logs"),
     ]
     if command[1] == "build":
-        command += ["--exclude", DUPLICATE_ID_TEST]
+        # As the pipeline (the main job) runs it: dbt's unit tests are CI's (`make test`).
+        command += SKIP_UNIT_TESTS
     result = run_measured(command, env=env, cwd=ROOT)
     if result.returncode != 0:
         raise RuntimeError(f"dbt build failed in {workdir}:\n{result.output[-4000:]}")

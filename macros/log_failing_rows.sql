@@ -15,13 +15,17 @@
 
 {% macro failing_rows_label(test_node) -%}
     {#- `cpf_is_valid(clients.cpf)`: the test's name, the model it tests and the column; a singular
-        test's own name. A test may name itself instead (`meta: {failing_rows_label: ...}`). -#}
+        test's or a named test's own name. A test may name itself instead (`meta: {failing_rows_label: ...}`). -#}
     {%- set meta = test_node.config.meta or {} -%}
     {%- if meta.get('failing_rows_label') -%}
         {{ return(meta['failing_rows_label']) }}
     {%- endif -%}
     {%- if not test_node.get('test_metadata') -%}
         {#- A singular test (tests/dbt/): its file name says what it checks. -#}
+        {{ return(test_node.name) }}
+    {%- endif -%}
+    {%- if not test_node.name.startswith(test_node.test_metadata.name ~ '_') -%}
+        {#- A test given its own name in the YAML (`name:`): the name says what it checks. -#}
         {{ return(test_node.name) }}
     {%- endif -%}
     {%- set tested = (test_node.attached_node or 'model').split('.')[-1] -%}

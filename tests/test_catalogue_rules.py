@@ -36,7 +36,7 @@ def catalogue_build(tmp_path_factory):
 def test_the_broken_offer_fails_the_build_naming_its_rules(catalogue_build):
     out = catalogue_build.stdout
     assert catalogue_build.returncode == 1, out[-3000:]
-    failing = re.findall(r"rows_follow_rules\(stg_marketing__offers\) failing row: (.*)", out)
+    failing = re.findall(r"stg_marketing__offers_follow_the_catalogue_rules failing row: (.*)", out)
     assert failing == [
         'offer_id=gift_99, broken_rules=["phrase_opens_with_article", "benefit_at_most_80", '
         '"no_digits_or_prices"]'
@@ -45,5 +45,5 @@ def test_the_broken_offer_fails_the_build_naming_its_rules(catalogue_build):
 
 def test_the_good_catalogue_rows_and_the_campaigns_pass(catalogue_build):
     out = catalogue_build.stdout
-    assert "rows_follow_rules(stg_marketing__campaigns) failing row" not in out
+    assert "stg_marketing__campaigns_follow_the_rules failing row" not in out
     assert re.search(r"Done\. PASS=\d+ WARN=0 ERROR=1 ", out), out[-3000:]

@@ -33,3 +33,13 @@ def test_a_failed_build_stops_the_job_after_dbt_names_the_rows(tmp_path):
         "error: dbt build failed: the lines above name the model or test and the rows."
     )
     assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("flags", [[], ["--unit-tests"]], ids=["main job", "with unit tests"])
+def test_the_main_job_leaves_dbt_unit_tests_to_ci_unless_asked(tmp_path, flags):
+    args = [*flags, "--no-show", "--", "--select", "+clients", "--indirect-selection", "cautious"]
+    result = run_pipeline(args, project_env(tmp_path))
+    assert result.returncode == 0, result.stdout[-3000:]
+    ran_unit_test = "clients_masks_cpf_and_buckets_segments" in result.stdout
+    assert ran_unit_test == bool(flags), result.stdout[-3000:]
+    assert ("$ dbt build --exclude-resource-type unit_test" in result.stdout) != bool(flags)
