@@ -4,8 +4,9 @@
 
     Mock CRM users belong to the demo only. They are read (the `crm_mock_users` seed as the stand-in,
     or the rows the extract loaded flagged `is_mock`) when `client_source` is `seed` and the var
-    `crm_mock` is unset, or when a run asks for them with `crm_mock: true`. A run on real client files never reads them: with no
-    CRM extract its stand-ins are empty, and it segments clients from their accounts file alone.
+    `crm_mock` is unset, or when a run asks for them with `crm_mock: true`. A run on real client
+    files never reads them: with no CRM extract its stand-ins are empty, and it segments clients
+    from their accounts file alone.
     `source()` is always called and `ref()` whenever mock users may be read, so dbt orders the seed
     first; otherwise the seed is disabled (dbt_project.yml, the same condition as crm_mock_allowed). -#}
 
