@@ -16,7 +16,8 @@ name_words as (
 
     select
         *,
-        split_part(client_name, ' ', 1) as first_word,
+        -- Punctuation around the word is not part of the name (`Robert');`, `(Ana)`); inside it is (D’Ávila).
+        regexp_replace(split_part(client_name, ' ', 1), '^[^\p{L}]+|[^\p{L}]+$', '', 'g') as first_word,
         split_part(client_name, ' ', 1) || ' ' || split_part(client_name, ' ', 2) as first_two_words
 
     from clients
