@@ -37,9 +37,7 @@ def test_a_failed_build_stops_the_job_after_dbt_names_the_rows(tmp_path):
 
 @pytest.mark.parametrize("flags", [[], ["--unit-tests"]], ids=["main job", "with unit tests"])
 def test_the_main_job_leaves_dbt_unit_tests_to_ci_unless_asked(tmp_path, flags):
-    args = [*flags, "--no-show", "--", "--select", "+clients", "--indirect-selection", "cautious"]
-    result = run_pipeline(args, project_env(tmp_path))
-    assert result.returncode == 0, result.stdout[-3000:]
-    ran_unit_test = "clients_masks_cpf_and_buckets_segments" in result.stdout
-    assert ran_unit_test == bool(flags), result.stdout[-3000:]
-    assert ("$ dbt build --exclude-resource-type unit_test" in result.stdout) != bool(flags)
+    # An option dbt refuses stops the build before any node: the command line is what is checked.
+    result = run_pipeline([*flags, "--no-show", "--", "--no-such-flag"], project_env(tmp_path))
+    command = next(line for line in result.stdout.splitlines() if line.startswith("$ dbt build"))
+    assert ("--exclude-resource-type unit_test" in command) != bool(flags), command
