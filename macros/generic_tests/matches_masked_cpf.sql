@@ -7,10 +7,9 @@ select
     {%- for key in keys %}
     {{ key }},
     {%- endfor %}
-    regexp_replace({{ column_name }}, '[0-9]', '#', 'g') as value_digits_hidden
+    {{ digits_hidden(column_name) }} as value_digits_hidden
 from {{ model }}
-where {{ column_name }} is not null
-    and not regexp_full_match({{ column_name }}, '\*\*\*\.[0-9]{3}\.[0-9]{3}-\*\*')
+where not {{ is_masked_cpf(column_name) }}
 {%- endset -%}
 {{ config(meta={'print_failing_rows': true}) }}
 {{ failures }}
