@@ -1,8 +1,9 @@
 {% macro print_failing_rows(failures_sql, label, limit=5) %}
-    {#- Print the first failing rows of a data test to dbt's output, so a failure names the row. Called
-        by the test materialization (macros/materializations/test.sql) once a test has failed or
-        warned. The tests that ask for it select key columns and masked values only: never a raw CPF. -#}
-    {%- set preview = run_query('select * from (' ~ failures_sql ~ ') as failures order by all limit ' ~ limit) -%}
+    {#- Print the first distinct failing rows of a data test to dbt's output, so a failure names the
+        row (a relationship's missing value once, not once per row). Called by the test
+        materialization (macros/materializations/test.sql) once a test has failed or warned. The
+        tests select key columns and masked values only: never a raw CPF. -#}
+    {%- set preview = run_query('select distinct * from (' ~ failures_sql ~ ') as failures order by all limit ' ~ limit) -%}
     {%- for row in preview.rows -%}
         {%- set fields = [] -%}
         {%- for column in preview.column_names -%}

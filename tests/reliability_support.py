@@ -69,6 +69,15 @@ def project_env(tmp: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def copy_project(directory: Path) -> Path:
+    """A copy of the dbt project in `directory`, for a test that edits its seeds or models."""
+    for folder in ("macros", "seeds", "models", "data_samples"):
+        shutil.copytree(PROJECT / folder, directory / folder)
+    for name in ("dbt_project.yml", "profiles.yml"):
+        shutil.copy(PROJECT / name, directory / name)
+    return directory
+
+
 def run_dir(env: Mapping[str, str]) -> Path:
     """The directory a `project_env` run works in: its relative paths are relative to it."""
     return Path(env["DBT_TARGET_PATH"]).parent

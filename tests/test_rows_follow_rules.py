@@ -8,11 +8,10 @@ One build of a project copy holds a broken catalogue row and a broken welcome te
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
 
-from tests.reliability_support import PROJECT, project_env, run_dbt
+from tests.reliability_support import copy_project, project_env, run_dbt
 
 pytestmark = pytest.mark.slow
 
@@ -25,11 +24,7 @@ BROKEN_TEMPLATE = "Olá {nome}! <b>Ofertas</b> para o CPF 123.456.789"
 
 @pytest.fixture(scope="module")
 def rules_build(tmp_path_factory):
-    project = tmp_path_factory.mktemp("rules_project")
-    for folder in ("macros", "seeds", "models"):
-        shutil.copytree(PROJECT / folder, project / folder)
-    for name in ("dbt_project.yml", "profiles.yml"):
-        shutil.copy(PROJECT / name, project / name)
+    project = copy_project(tmp_path_factory.mktemp("rules_project"))
     gifts = project / "seeds" / "gift_catalogue.csv"
     gifts.write_text(gifts.read_text(encoding="utf-8") + BROKEN_OFFER, encoding="utf-8")
     campaigns = project / "seeds" / "campaigns.csv"

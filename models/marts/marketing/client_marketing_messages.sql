@@ -18,6 +18,12 @@ marketing_messages as (
 
 ),
 
+campaigns as (
+
+    select * from {{ ref('stg_marketing__campaigns') }}
+
+),
+
 welcome as (
 
     select
@@ -35,16 +41,20 @@ welcome as (
 generated as (
 
     select
-        client_id,
-        campaign_id,
-        round,
-        message,
-        generated_at,
+        marketing_messages.client_id,
+        marketing_messages.campaign_id,
+        marketing_messages.round,
+        marketing_messages.message,
+        marketing_messages.generated_at,
         1 as position_group
 
     from marketing_messages
-    -- Only messages that may be sent; rejected and failed rows stay visible in marketing_messages.
-    where status = 'ok'
+    -- Only messages that may be sent: rejected and failed rows, and the messages of a campaign
+    -- switched off since, stay visible in marketing_messages.
+    inner join campaigns
+        on marketing_messages.campaign_id = campaigns.campaign_id
+        and campaigns.is_active
+    where marketing_messages.status = 'ok'
 
 ),
 
