@@ -52,8 +52,9 @@ generated as (
     -- Only messages that may be sent: rejected and failed rows, and the messages of a campaign
     -- switched off since, stay visible in marketing_messages.
     inner join campaigns
-        on marketing_messages.campaign_id = campaigns.campaign_id
-        and campaigns.is_active
+        on
+            marketing_messages.campaign_id = campaigns.campaign_id
+            and campaigns.is_active
     where marketing_messages.status = 'ok'
 
 ),
