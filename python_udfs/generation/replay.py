@@ -122,7 +122,6 @@ select
     cast(r.client_id as integer) as client_id,
     r.campaign_id,
     cast($round as integer) as round,
-    r.offer,
     a.message,
     'ok' as status,
     cast(null as varchar) as error_reason,

@@ -40,7 +40,8 @@ segment_offers as (
         unnest(offers.segments) as segment,
         offers.offer_id,
         offers.product,
-        {{ offer_text('offers.phrase', 'offers.benefit') }} as offer
+        -- What the message's opening carries: the phrase, then what the product is for, if given.
+        offers.phrase || coalesce(', ' || offers.benefit, '') as offer
 
     from offers
     inner join campaigns using (campaign_id)

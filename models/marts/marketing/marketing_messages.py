@@ -15,8 +15,6 @@ def model(dbt, session):
         materialized="incremental",
         incremental_strategy="delete+insert",
         unique_key=["client_id", "campaign_id", "round"],
-        # `offer` came after the first tables were written: an older table gains the column.
-        on_schema_change="append_new_columns",
     )
     existing = None
     if dbt.is_incremental:
