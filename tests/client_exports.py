@@ -145,13 +145,20 @@ CLIENTS = (
     ExportCase(
         "clients_hostile_names.csv",
         "names empty, blank, ALL CAPS, emoji, 10,010 characters, SQL, quotes, `<script>`, line breaks, "
-        "instructions to the model (ASCII, em and zero-width spaces), a CPF as the name, `<b>`, and "
-        "an empty name after the line breaks (line 20, not 18)",
+        "instructions to the model (ASCII, em and zero-width spaces; two with a link), a CPF as the "
+        "name, `<b>`, and an empty name after the line breaks (line 20, not 18)",
         "UTF-8",
         "';'",
         17,
-        (303, 304, 306, 307, 308, 309, 310, 311, 312, 313, 314, 315, 316),
-        {2: "name_missing", 3: "name_missing", 6: "name_too_long", 20: "name_missing"},
+        (303, 304, 306, 307, 308, 309, 312, 313, 314, 315, 316),
+        {
+            2: "name_missing",
+            3: "name_missing",
+            6: "name_too_long",
+            13: "name_has_link",
+            14: "name_has_link",
+            20: "name_missing",
+        },
     ),
     ExportCase(
         "clients_markup.csv",

@@ -12,6 +12,10 @@
 {%- set name_shown = mask_cpf_like_digits("left(regexp_replace(name_text, '\\p{Cc}', ' ', 'g'), 80)")
     ~ " || case when length(name_text) > 80 then '…' else '' end" -%}
 {%- set cpf_shown = "regexp_replace(left(cpf_text, 40), '[0-9]', '#', 'g')" -%}
+{#- A link or an e-mail address typed into the name (or pasted instead of it): no message may greet
+    a client by it, nor carry it to a model. -#}
+{%- set link_pattern = "'(?i)(https?://|www\\.|[^\\s@]+@[^\\s@]+\\.[a-z])'" -%}
+{%- set name_has_link = "coalesce(regexp_matches(name_cleaned, " ~ link_pattern ~ "), false)" -%}
 
 with
 
@@ -116,6 +120,7 @@ checked as (
                 or name_text is null
                 or length(name_text) > {{ max_field_length }}
                 or not coalesce(regexp_matches(name_cleaned, '\p{L}'), false)
+                or {{ name_has_link }}
                 or is_cpf_precision_lost
                 or (cpf_text is not null and cpf is null)
                 then list_filter([
@@ -141,6 +146,11 @@ checked as (
                         ~ " and not coalesce(regexp_matches(name_cleaned, '\p{L}'), false)",
                         'nome', 'name_unusable', name_shown,
                         "'no letter left once markup, control characters and CPF-like digits are removed'"
+                    ) }},
+                    {{ client_row_issue(
+                        "field_count_problem is null and " ~ name_has_link,
+                        'nome', 'name_has_link', name_shown,
+                        "'a link or an e-mail address in the name: no message may greet a client by it; fix the name'"
                     ) }},
                     {{ client_row_issue(
                         "field_count_problem is null and is_cpf_precision_lost",
