@@ -29,7 +29,7 @@ __all__ = [
 # Bump whenever cleaning, validation or the duplicate check decide differently: the response cache
 # keeps each answer's decision under this version, and a decision made under another is not reused.
 # The compliance table's fingerprint is part of it: editing a rule re-judges every cached answer.
-VALIDATION_VERSION = f"v3-{RULES_FINGERPRINT}"
+VALIDATION_VERSION = f"v4-{RULES_FINGERPRINT}"
 
 # Stop tokens and chat-template markers that small models leak (the original stripped the first).
 _ARTEFACTS = re.compile(r"</?start_of_turn>|</?end_of_turn>|<eos>|<bos>|<\|im_end\|>|<\|eot_id\|>")
@@ -50,6 +50,9 @@ _INSTRUCTION_TALK = re.compile(
     r"modelo de linguagem|language model|\bprompt\b",
     re.I,
 )
+# A message written as if to a shopkeeper ("… das suas compras com o seu cliente"): the small model's
+# habit on some offers; the client is never told about "your clients".
+_MISADDRESSED = re.compile(r"\b(?:seus?|suas?)\s+clientes?\b", re.I)
 # Common short words: a cheap language check that needs no model.
 _PORTUGUESE = frozenset(
     {
@@ -237,6 +240,8 @@ def validate_message(
     english = sum(word in _ENGLISH for word in words)
     if english > portuguese or (portuguese == 0 and len(words) >= 4):
         return "not_portuguese"
+    if _MISADDRESSED.search(message):
+        return "addresses_a_business"
     return check_compliance(message, first_name, offer)
 
 
