@@ -2,13 +2,15 @@
 
 A model's row checks are one `rows_follow_rules` test (macros/generic_tests/rows_follow_rules.sql):
 a failing row must still say which row it is and which rule it breaks, as one test per rule did.
-One build of a project copy holds a broken catalogue row and a broken welcome template.
+One build of a project copy holds a broken catalogue row, a good one with its active flag left
+blank (inactive, not an error), and a broken welcome template.
 """
 
 from __future__ import annotations
 
 import re
 
+import duckdb
 import pytest
 
 from tests.reliability_support import copy_project, project_env, run_dbt
@@ -17,16 +19,23 @@ pytestmark = pytest.mark.slow
 
 # No article, a price, and a benefit past 80 characters (the whole opening still within 120).
 BROKEN_OFFER = "gift_99,christmas_gifts,vale,vale de R$ 50,{benefit},basico,true\n".format(benefit="b" * 81)
+# A good row whose active flag was left blank: read as inactive, never a failed build.
+BLANK_FLAG_OFFER = "gift_98,christmas_gifts,caneca,uma caneca,,basico,\n"
 WELCOME_TEMPLATE = "Olá {nome}, bem vindo ao nosso marketplace! Aproveite nossas ofertas exclusivas!"
 # Markup and a CPF-like run of digits: both must stop every welcome message.
 BROKEN_TEMPLATE = "Olá {nome}! <b>Ofertas</b> para o CPF 123.456.789"
 
 
 @pytest.fixture(scope="module")
-def rules_build(tmp_path_factory):
-    project = copy_project(tmp_path_factory.mktemp("rules_project"))
+def rules_project(tmp_path_factory):
+    return copy_project(tmp_path_factory.mktemp("rules_project"))
+
+
+@pytest.fixture(scope="module")
+def rules_build(rules_project):
+    project = rules_project
     gifts = project / "seeds" / "gift_catalogue.csv"
-    gifts.write_text(gifts.read_text(encoding="utf-8") + BROKEN_OFFER, encoding="utf-8")
+    gifts.write_text(gifts.read_text(encoding="utf-8") + BROKEN_OFFER + BLANK_FLAG_OFFER, encoding="utf-8")
     campaigns = project / "seeds" / "campaigns.csv"
     text = campaigns.read_text(encoding="utf-8")
     assert WELCOME_TEMPLATE in text
@@ -60,3 +69,10 @@ def test_the_other_rows_and_models_pass(rules_build):
     assert "stg_marketing__campaigns_follow_the_rules failing row" not in out
     assert "clients_follow_the_rules failing row" not in out
     assert re.search(r"Done\. PASS=\d+ WARN=\d+ ERROR=2 ", out), out[-3000:]
+
+
+def test_a_blank_active_flag_is_read_as_inactive(rules_build, rules_project):
+    with duckdb.connect(str(rules_project / "marketing.duckdb"), read_only=True) as connection:
+        flag = connection.execute("select is_active from stg_marketing__offers where offer_id = 'gift_98'")
+        assert flag.fetchall() == [(False,)]
+    assert "gift_98" not in rules_build.stdout
