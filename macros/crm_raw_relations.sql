@@ -25,13 +25,7 @@
     {%- set raw_users = source('crm_raw', 'users') -%}
     {%- set allow_mock = crm_mock_allowed() -%}
     {%- set mock_users = ref('crm_mock_users') if allow_mock else none -%}
-    {%- if not execute or load_relation(raw_users) is not none -%}
-        {%- if allow_mock -%}
-            {{ raw_users }}
-        {%- else -%}
-            (select * from {{ raw_users }} where not is_mock)
-        {%- endif -%}
-    {%- elif allow_mock -%}
+    {%- if execute and allow_mock and load_relation(raw_users) is none -%}
         (
             select
                 id,
@@ -48,44 +42,42 @@
             from {{ mock_users }}
         )
     {%- else -%}
-        (
-            select
-                cast(null as bigint) as id,
-                cast(null as varchar) as name,
-                cast(null as varchar) as account__agency,
-                cast(null as varchar) as account__number,
-                cast(null as double) as account__balance,
-                cast(null as double) as account__limit,
-                cast(null as varchar) as card__number,
-                cast(null as double) as card__limit,
-                cast(null as boolean) as is_mock,
-                cast(null as varchar) as extracted_from,
-                cast(null as timestamp with time zone) as _extracted_at
-            where false
-        )
+        {{ crm_raw_relation(raw_users, {
+            'id': 'bigint', 'name': 'varchar',
+            'account__agency': 'varchar', 'account__number': 'varchar',
+            'account__balance': 'double', 'account__limit': 'double',
+            'card__number': 'varchar', 'card__limit': 'double',
+            'is_mock': 'boolean', 'extracted_from': 'varchar',
+            '_extracted_at': 'timestamp with time zone',
+        }) }}
     {%- endif -%}
 {% endmacro %}
 
 
 {% macro crm_raw_user_items(table_name) %}
-    {%- set raw_items = source('crm_raw', table_name) -%}
-    {%- if not execute or load_relation(raw_items) is not none -%}
+    {{- crm_raw_relation(source('crm_raw', table_name), {
+        'id': 'bigint', 'icon': 'varchar', 'description': 'varchar', 'user_id': 'bigint',
+        'is_mock': 'boolean', 'extracted_from': 'varchar',
+        '_extracted_at': 'timestamp with time zone', '_dlt_list_idx': 'bigint',
+    }) -}}
+{% endmacro %}
+
+
+{% macro crm_raw_relation(relation, columns) %}
+    {#- A raw CRM table as the extract loaded it (its mock rows only when they may be read), or, before
+        it exists, an empty stand-in with `columns` (a name to its type). -#}
+    {%- if not execute or load_relation(relation) is not none -%}
         {%- if crm_mock_allowed() -%}
-            {{ raw_items }}
+            {{ relation }}
         {%- else -%}
-            (select * from {{ raw_items }} where not is_mock)
+            (select * from {{ relation }} where not is_mock)
         {%- endif -%}
     {%- else -%}
         (
             select
-                cast(null as bigint) as id,
-                cast(null as varchar) as icon,
-                cast(null as varchar) as description,
-                cast(null as bigint) as user_id,
-                cast(null as boolean) as is_mock,
-                cast(null as varchar) as extracted_from,
-                cast(null as timestamp with time zone) as _extracted_at,
-                cast(null as bigint) as _dlt_list_idx
+                {%- for name, type in columns.items() %}
+                cast(null as {{ type }}) as {{ name }}{{ "," if not loop.last }}
+                {%- endfor %}
             where false
         )
     {%- endif -%}
