@@ -41,7 +41,7 @@ segment_offers as (
         offers.offer_id,
         offers.product,
         -- What the message's opening carries: the phrase, then what the product is for, if given.
-        offers.phrase || coalesce(', ' || offers.benefit, '') as offer
+        {{ offer_opening('offers.phrase', 'offers.benefit') }} as offer
 
     from offers
     inner join campaigns using (campaign_id)
