@@ -71,7 +71,7 @@ def project_env(tmp: Path, **extra: str) -> dict[str, str]:
 
 def copy_project(directory: Path) -> Path:
     """A copy of the dbt project in `directory`, for a test that edits its seeds or models."""
-    for folder in ("macros", "seeds", "models", "data_samples"):
+    for folder in ("macros", "seeds", "models", "data_samples", "tests/dbt"):
         shutil.copytree(PROJECT / folder, directory / folder)
     for name in ("dbt_project.yml", "profiles.yml"):
         shutil.copy(PROJECT / name, directory / name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -95,15 +96,15 @@ def test_build_reruns_rounds_and_one_client(tmp_path):
 
 
 @pytest.mark.slow
-def test_an_ok_message_without_the_clients_first_name_fails_its_data_test(tmp_path):
+def test_a_message_without_its_client_or_its_first_name_fails_its_data_test(tmp_path):
     with LLMServer() as server:
         env = _env(tmp_path, server, MARKETING_CAMPAIGNS="christmas_gifts")
         _check(run_dbt(["build", "--select", "+marketing_messages", *NO_DATA_TESTS], env))
-    ok_names = ["test", "--select", "marketing_messages_ok_names_client"]
+    ok_names = ["test", "--select", "marketing_messages_belong_to_their_client"]
     _check(run_dbt(ok_names, env))
     with duckdb.connect(str(tmp_path / "marketing.duckdb")) as connection:
-        (first_id, first_name), (second_id, second_name) = connection.execute(
-            "select client_id, first_name from clients order by client_id limit 2"
+        (first_id, first_name), (second_id, second_name), (third_id, _) = connection.execute(
+            "select client_id, first_name from clients order by client_id limit 3"
         ).fetchall()
         rename = (
             "update marketing_messages set message = replace(message, $name, $replacement) "
@@ -112,10 +113,16 @@ def test_an_ok_message_without_the_clients_first_name_fails_its_data_test(tmp_pa
         # The name gone from one message; in capitals in another, which still greets the client.
         connection.execute(rename, {"name": first_name, "replacement": "Cliente", "id": first_id})
         connection.execute(rename, {"name": second_name, "replacement": second_name.upper(), "id": second_id})
+        # A client gone from `clients` with its message still there.
+        connection.execute("delete from clients where client_id = ?", [third_id])
     result = run_dbt(ok_names, env)
     assert result.returncode == 1, result.stdout[-3000:]
-    assert "FAIL 1 marketing_messages_ok_names_client" in result.stdout
-    assert f"client_id={first_id}" in result.stdout and f"client_id={second_id}" not in result.stdout
+    assert "FAIL 2 marketing_messages_belong_to_their_client" in result.stdout
+    failing = re.findall(r"marketing_messages_belong_to_their_client failing row: (.*)", result.stdout)
+    assert sorted((row.split(",")[0], row.split("problem=")[1]) for row in failing) == [
+        (f"client_id={first_id}", "does_not_greet_the_client"),
+        (f"client_id={third_id}", "not_a_client"),
+    ], result.stdout[-3000:]
 
 
 @pytest.mark.slow

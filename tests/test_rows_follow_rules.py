@@ -76,3 +76,23 @@ def test_a_blank_active_flag_is_read_as_inactive(rules_build, rules_project):
         flag = connection.execute("select is_active from stg_marketing__offers where offer_id = 'gift_98'")
         assert flag.fetchall() == [(False,)]
     assert "gift_98" not in rules_build.stdout
+
+
+def test_a_segment_the_catalogue_forgot_fails_naming_its_clients(tmp_path):
+    project = copy_project(tmp_path / "project")
+    investments = project / "seeds" / "investment_catalogue.csv"
+    # The alta_renda segment left out of every investment product (a product for it alone goes):
+    # the demo's client 4 is the only one in it.
+    header, *rows = investments.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = []
+    for row in rows:
+        *start, segments, active = row.split(",")
+        left = "|".join(segment for segment in segments.split("|") if segment != "alta_renda")
+        if left:
+            kept.append(",".join([*start, left, active]))
+    investments.write_text(header + "".join(kept), encoding="utf-8")
+    env = project_env(project, DBT_PROJECT_DIR=str(project), DBT_PROFILES_DIR=str(project))
+    result = run_dbt(["build", "--select", "+campaign_offers", "--indirect-selection", "cautious"], env)
+    assert result.returncode == 1, result.stdout[-3000:]
+    failing = re.findall(r"campaign_offers_one_per_slot failing row: (.*)", result.stdout)
+    assert failing == ["client_id=4, campaign_id=investment_tips, round=1, offers=0"], result.stdout[-3000:]
