@@ -32,6 +32,7 @@ import pyarrow as pa
 
 from python_udfs.errors import GenerationError
 from python_udfs.generation.providers.base import Completion
+from python_udfs.generation.sql import bind, literal
 
 __all__ = ["DECISIONS_SCHEMA", "RESPONSES_SCHEMA", "CachedAnswer", "ResponseCache", "accepted_answers_sql"]
 
@@ -232,7 +233,7 @@ class ResponseCache:
     def __init__(self, connection) -> None:
         self._cursor = connection.cursor()
         attached = self._cursor.execute(
-            "select count(*) from duckdb_databases() where database_name = ?", [CATALOG]
+            f"select count(*) from duckdb_databases() where database_name = {literal(CATALOG)}"
         ).fetchone()[0]
         if not attached:
             raise GenerationError(
@@ -267,7 +268,7 @@ class ResponseCache:
             view, planned.append_column("_row", pa.array(range(planned.num_rows), pa.int64()))
         )
         try:
-            return self._cursor.execute(sql.format(view=view), {"checks": checks}).to_arrow_table()
+            return self._cursor.execute(bind(sql.format(view=view), {"checks": checks})).to_arrow_table()
         finally:
             self._cursor.unregister(view)
 
@@ -305,11 +306,8 @@ class ResponseCache:
     def log_run(self, row: Mapping[str, object]) -> None:
         """Add one run's row to `generation_log` (its columns by name)."""
         columns = ", ".join(row)
-        placeholders = ", ".join("?" for _ in row)
-        self._cursor.execute(
-            f"insert into {CATALOG}.main.generation_log ({columns}) values ({placeholders})",
-            list(row.values()),
-        )
+        values = ", ".join(literal(value) for value in row.values())
+        self._cursor.execute(f"insert into {CATALOG}.main.generation_log ({columns}) values ({values})")
 
     def close(self) -> None:
         self._writer.close()

@@ -28,6 +28,7 @@ from python_udfs.generation.providers.base import CompletionRequest, Prompt
 from python_udfs.generation.records import PlannedRequest, RoundRow
 from python_udfs.generation.rounds import CONTEXT_COLUMNS, Round
 from python_udfs.generation.settings import Settings
+from python_udfs.generation.sql import bind
 
 __all__ = ["ROUND_KEYS_TABLE", "RequestKeys", "prompt_hash"]
 
@@ -87,17 +88,17 @@ class RequestKeys:
         temperatures = round_.temperatures()
         connection = round_.connection
         self._create_prompt_hashes(round_)
+        values = {
+            "prefix": self._prefix,
+            "seed": self.settings.seed,
+            "round": round_.number,
+            "campaign_ids": list(temperatures),
+            # As `key_for` writes a temperature: Python's repr of the float.
+            "temperatures": [repr(float(value)) for value in temperatures.values()],
+        }
         connection.execute(
             f"create or replace temp table {ROUND_KEYS_TABLE} as "
-            + _ROUND_KEYS_SQL.format(round_table=round_.table_name),
-            {
-                "prefix": self._prefix,
-                "seed": self.settings.seed,
-                "round": round_.number,
-                "campaign_ids": list(temperatures),
-                # As `key_for` writes a temperature: Python's repr of the float.
-                "temperatures": [repr(float(value)) for value in temperatures.values()],
-            },
+            + bind(_ROUND_KEYS_SQL.format(round_table=round_.table_name), values)
         )
         return connection.sql(f"select * from {ROUND_KEYS_TABLE} order by position")
 

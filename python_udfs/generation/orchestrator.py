@@ -133,8 +133,9 @@ def _run_round(plan: RunPlan, number: int, generator: Generator, ledger: RunLedg
     generator.progress.rows_answered(replay.settled, cached=True)
     jobs = [Job(row) for row in round_.rows_at(replay.rest)]
     ledger.add_round(replay, jobs)
-    generator.run(jobs, guards=RoundGuards(replay.accepted))
-    plan.add_output(jobs_table(jobs, ledger.provider, ledger.model))
+    if jobs:
+        generator.run(jobs, guards=RoundGuards(replay.accepted))
+        plan.add_output(jobs_table(jobs, ledger.provider, ledger.model))
     plan.remember_ok(number)
 
 

@@ -18,6 +18,7 @@ from python_udfs.generation.output import OUTPUT_SCHEMA
 from python_udfs.generation.records import Campaign
 from python_udfs.generation.rounds import Round
 from python_udfs.generation.settings import Settings
+from python_udfs.generation.sql import bind, column_definitions
 
 __all__ = ["OFFERS_SCHEMA", "OUTPUT_TABLE", "RunPlan", "as_arrow"]
 
@@ -37,7 +38,6 @@ _INPUTS = {
     "offers": "generation_offers_in",
 }
 _NEW_ROWS_VIEW = "generation_new_rows_in"
-_EMPTY_OUTPUT_VIEW = "generation_empty_output_in"
 
 
 def as_arrow(data) -> pa.Table | None:
@@ -83,11 +83,9 @@ class RunPlan:
         self._register(_INPUTS["offers"], offers, OFFERS_SCHEMA)
         self._create_targets()
         self._create_history()
-        self._work.register(_EMPTY_OUTPUT_VIEW, OUTPUT_SCHEMA.empty_table())
         self._work.execute(
-            f"create or replace temp table {OUTPUT_TABLE} as select * from {_EMPTY_OUTPUT_VIEW}"
+            f"create or replace temp table {OUTPUT_TABLE} ({column_definitions(OUTPUT_SCHEMA)})"
         )
-        self._work.unregister(_EMPTY_OUTPUT_VIEW)
         self.campaigns = self._campaigns()
         #: Rows the run must settle: every target without an ok message.
         self.total: int = self._scalar(
@@ -136,9 +134,8 @@ class RunPlan:
             insert into generation_messages
             select client_id, campaign_id, round, message
             from {OUTPUT_TABLE}
-            where round = $round and status = 'ok'
-            """,
-            {"round": number},
+            where round = {int(number)} and status = 'ok'
+            """
         )
 
     def output(self) -> duckdb.DuckDBPyRelation:
@@ -183,20 +180,17 @@ class RunPlan:
         settings = self.settings
         only_clients = list(settings.only_client_ids) if settings.only_client_ids else None
         segment = "c.segment" if "segment" in self._work.table(_INPUTS["clients"]).columns else "null"
-        self._work.execute(
-            f"""
+        campaigns_sql = f"""
             create or replace temp table generation_campaigns as
             select campaign_id, instructions, max_characters, temperature
             from {_INPUTS["campaigns"]}
             where kind = 'generated'
                 and coalesce(is_active, true)
                 and (cast($campaigns as varchar[]) is null or list_contains($campaigns, campaign_id))
-            """,
-            {"campaigns": _listed(settings.campaigns)},
-        )
+            """
+        self._work.execute(bind(campaigns_sql, {"campaigns": _listed(settings.campaigns)}))
         # Per row only what differs between rows: a campaign's instructions stay in its own table.
-        self._work.execute(
-            f"""
+        targets_sql = f"""
             create or replace temp table generation_targets as
             select
                 cast(c.client_id as integer) as client_id,
@@ -212,9 +206,8 @@ class RunPlan:
                 on o.client_id = c.client_id and o.campaign_id = k.campaign_id and o.round = r.round
             where (cast($clients as integer[]) is null or list_contains($clients, c.client_id))
                 and nullif(trim(c.first_name), '') is not null
-            """,
-            {"rounds": int(settings.rounds), "clients": only_clients},
-        )
+            """
+        self._work.execute(bind(targets_sql, {"rounds": int(settings.rounds), "clients": only_clients}))
 
     def _create_history(self) -> None:
         """The ok messages already written, and where each row not ok yet continues its attempts."""

@@ -21,6 +21,7 @@ from python_udfs.generation.planning import OUTPUT_TABLE
 from python_udfs.generation.prompts import PROMPT_VERSION
 from python_udfs.generation.records import AcceptedMessage
 from python_udfs.generation.rounds import Round
+from python_udfs.generation.sql import bind
 
 __all__ = ["Replay", "replay_decided"]
 
@@ -62,10 +63,13 @@ def replay_decided(round_: Round, keys: RequestKeys, provider: str, model: str) 
     ).fetchone()
     settled, prompt_tokens, completion_tokens = totals if totals else (0, 0, 0)
     if settled:
-        connection.execute(
-            _SETTLE_SQL.format(round_table=round_.table_name),
-            {"round": round_.number, "provider": provider, "model": model, "prompt_version": PROMPT_VERSION},
-        )
+        values = {
+            "round": round_.number,
+            "provider": provider,
+            "model": model,
+            "prompt_version": PROMPT_VERSION,
+        }
+        connection.execute(bind(_SETTLE_SQL.format(round_table=round_.table_name), values))
     rest = _column(
         connection,
         f"select position from {round_.table_name} anti join {_ACCEPTED_TABLE} using (position) "
@@ -86,11 +90,11 @@ def _find_accepted(round_: Round, *, normalised: bool) -> None:
             f"(select position as _row, request_hash from {ROUND_KEYS_TABLE} "
             f"where position >= {start} and position < {start + _CHUNK_ROWS})"
         )
-        query = accepted_answers_sql(planned, normalised=normalised)
+        query = bind(accepted_answers_sql(planned, normalised=normalised), checks)
         if start == 0:
-            connection.execute(f"create or replace temp table {_ACCEPTED_TABLE} as {query}", checks)
+            connection.execute(f"create or replace temp table {_ACCEPTED_TABLE} as {query}")
         else:
-            connection.execute(f"insert into {_ACCEPTED_TABLE} {query}", checks)
+            connection.execute(f"insert into {_ACCEPTED_TABLE} {query}")
 
 
 def _accepted(round_: Round) -> dict[str, list[AcceptedMessage]]:
