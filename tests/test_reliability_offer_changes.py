@@ -1,7 +1,8 @@
-"""Marketing changes the catalogue between runs. A message written for an offer switched off since,
-or for an offer whose wording was corrected, is written again for the offer planned now, in the
-same build: it never reaches client_marketing_messages (so the CRM export) again. Every other
-message stays as it was, and a run after that asks the model for nothing."""
+"""The catalogue, or a client, changes between runs. A message written for an offer switched off
+since, for an offer whose wording was corrected, or for a product that no longer suits the client's
+segment is written again for the offer planned now, in the same build: it never reaches
+client_marketing_messages (so the CRM export) again. Every other message stays as it was, and a
+run after that asks the model for nothing."""
 
 from __future__ import annotations
 
@@ -118,8 +119,47 @@ def test_messages_for_a_withdrawn_or_reworded_offer_are_written_again(tmp_path):
         }
         assert investment_key in reworded
 
+        # A client whose balance fell to zero (sem_saldo): an investment product for the intermediario
+        # segment no longer suits it, and its message is written again for one that does.
+        client_id = investment_key[0]
+        accounts = accounts_csv.read_text(encoding="utf-8").splitlines(keepends=True)
+        accounts_csv.write_text(
+            "".join(
+                _with_balance(line, "0.00") if line.startswith(f"{client_id};") else line for line in accounts
+            ),
+            encoding="utf-8",
+        )
+        run()
+        moved = _messages(database)
+        assert _segment(database, client_id) == "sem_saldo"
+        new_offer = moved[investment_key][2]
+        assert new_offer != final[investment_key][2]
+        assert "sem_saldo" in _offer_segments(database, new_offer)
+        assert {key: moved[key] for key in final if key[0] != client_id} == {
+            key: value for key, value in final.items() if key[0] != client_id
+        }
+
         # Nothing changed since: nothing is asked for again.
         calls = llm.requests
         run()
-        assert _messages(database) == final
+        assert _messages(database) == moved
         assert llm.requests == calls
+
+
+def _with_balance(accounts_line: str, balance: str) -> str:
+    client_id, agency, number, _, *limits = accounts_line.split(";")
+    return ";".join([client_id, agency, number, balance, *limits])
+
+
+def _segment(database: Path, client_id: int) -> str:
+    with duckdb.connect(str(database), read_only=True) as connection:
+        return connection.execute("select segment from clients where client_id = ?", [client_id]).fetchone()[
+            0
+        ]
+
+
+def _offer_segments(database: Path, offer_id: str) -> list[str]:
+    with duckdb.connect(str(database), read_only=True) as connection:
+        return connection.execute(
+            "select segments from stg_marketing__offers where offer_id = ?", [offer_id]
+        ).fetchone()[0]
