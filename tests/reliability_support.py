@@ -114,6 +114,27 @@ def csv_env(clients_csv: Path, accounts_csv: Path, delimiter: str = ";", encodin
     }
 
 
+def run_main_job(env: dict[str, str]) -> None:
+    """The main job on the CSV exports `env` names (csv_env), which must succeed."""
+    result = run_pipeline(["--no-show", "--", *csv_vars()], env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+
+
+def copied_project_env(
+    project: Path, tmp: Path, base_url: str, clients_csv: Path, accounts_csv: Path
+) -> dict:
+    """`llm_env` for runs of the project copy `project` on the exports, each file under `tmp`/run."""
+    env = llm_env(
+        tmp / "run",
+        base_url,
+        DBT_PROJECT_DIR=str(project),
+        DBT_PROFILES_DIR=str(project),
+        **csv_env(clients_csv, accounts_csv),
+    )
+    run_dir(env).mkdir()
+    return env
+
+
 def run_dbt(args: Sequence[str], env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess:
     return _run([str(DBT)], args, env, timeout)
 

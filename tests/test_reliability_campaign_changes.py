@@ -12,12 +12,10 @@ import pytest
 
 from testkit.llm_server import LLMServer
 from tests.reliability_support import (
+    copied_project_env,
     copy_project,
-    csv_env,
-    csv_vars,
-    llm_env,
     run_dir,
-    run_pipeline,
+    run_main_job,
     write_clients,
 )
 
@@ -50,39 +48,28 @@ def test_a_campaign_switched_off_then_removed_then_back(tmp_path):
     assert campaign_line.endswith(",true")
     clients_csv, accounts_csv, _ = write_clients(tmp_path / "imports", 2)
     with LLMServer() as llm:
-        env = llm_env(
-            tmp_path / "run",
-            llm.openai_url,
-            DBT_PROJECT_DIR=str(project),
-            DBT_PROFILES_DIR=str(project),
-            **csv_env(clients_csv, accounts_csv),
-        )
-        run_dir(env).mkdir()
+        env = copied_project_env(project, tmp_path, llm.openai_url, clients_csv, accounts_csv)
         database = run_dir(env) / "marketing.duckdb"
 
-        def run() -> None:
-            result = run_pipeline(["--no-show", "--", *csv_vars()], env)
-            assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-
-        run()
+        run_main_job(env)
         written = _ok_rows(database)
         assert written and _campaign_rows(database, "client_marketing_messages") == written
         calls = llm.requests
 
         campaigns.write_text(campaigns_text.replace(campaign_line, campaign_line[: -len("true")] + "false"))
-        run()
+        run_main_job(env)
         assert _campaign_rows(database, "client_marketing_messages") == []
         assert _ok_rows(database) == written
         assert llm.requests == calls
 
         campaigns.write_text(campaigns_text.replace(campaign_line + "\n", ""))
         gifts.write_text(gifts_text.splitlines(keepends=True)[0])
-        run()
+        run_main_job(env)
         assert _campaign_rows(database, "marketing_messages") == []
 
         campaigns.write_text(campaigns_text)
         gifts.write_text(gifts_text)
-        run()
+        run_main_job(env)
         assert _ok_rows(database) == written
         assert _campaign_rows(database, "client_marketing_messages") == written
         assert llm.requests == calls  # replayed from the cache

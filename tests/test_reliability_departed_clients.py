@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 from testkit.llm_server import LLMServer
-from tests.reliability_support import csv_env, csv_vars, llm_env, run_dir, run_pipeline, write_clients
+from tests.reliability_support import csv_env, llm_env, run_dir, run_main_job, write_clients
 
 pytestmark = pytest.mark.slow
 
@@ -39,8 +39,7 @@ def test_a_client_gone_then_back_and_a_name_corrected_keep_the_build_going(tmp_p
 
         def run_with(export: str) -> dict[int, list[str]]:
             clients_csv.write_text(export, encoding="utf-8")
-            result = run_pipeline(["--no-show", "--", *csv_vars()], env)
-            assert result.returncode == 0, result.stdout[-3000:]
+            run_main_job(env)
             return _ok_messages(database)
 
         first = run_with(full_export)

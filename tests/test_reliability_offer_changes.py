@@ -15,12 +15,10 @@ import pytest
 
 from testkit.llm_server import LLMServer
 from tests.reliability_support import (
+    copied_project_env,
     copy_project,
-    csv_env,
-    csv_vars,
-    llm_env,
     run_dir,
-    run_pipeline,
+    run_main_job,
     write_clients,
 )
 
@@ -66,21 +64,10 @@ def test_messages_for_a_withdrawn_or_reworded_offer_are_written_again(tmp_path):
     project = copy_project(tmp_path / "project")
     clients_csv, accounts_csv, _ = write_clients(tmp_path / "imports", 4)
     with LLMServer() as llm:
-        env = llm_env(
-            tmp_path / "run",
-            llm.openai_url,
-            DBT_PROJECT_DIR=str(project),
-            DBT_PROFILES_DIR=str(project),
-            **csv_env(clients_csv, accounts_csv),
-        )
-        run_dir(env).mkdir()
+        env = copied_project_env(project, tmp_path, llm.openai_url, clients_csv, accounts_csv)
         database = run_dir(env) / "marketing.duckdb"
 
-        def run() -> None:
-            result = run_pipeline(["--no-show", "--", *csv_vars()], env)
-            assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-
-        run()
+        run_main_job(env)
         before = _messages(database)
         assert before and all(offer_id for _, _, offer_id, _ in before.values())
 
@@ -90,7 +77,7 @@ def test_messages_for_a_withdrawn_or_reworded_offer_are_written_again(tmp_path):
         )
         calls = llm.requests
         _edit_catalogue(project / "seeds" / "gift_catalogue.csv", gift_id, is_active="false")
-        run()
+        run_main_job(env)
         after = _messages(database)
         withdrawn = {key for key, value in before.items() if value[2] == gift_id}
         assert gift_key in withdrawn
@@ -110,7 +97,7 @@ def test_messages_for_a_withdrawn_or_reworded_offer_are_written_again(tmp_path):
         _edit_catalogue(
             project / "seeds" / "investment_catalogue.csv", investment_id, benefit="para o seu futuro"
         )
-        run()
+        run_main_job(env)
         final = _messages(database)
         assert {final[key][3] for key in reworded} == {old_offer.split(",")[0] + ", para o seu futuro"}
         assert all(final[key][1] != after[key][1] for key in reworded)
@@ -129,7 +116,7 @@ def test_messages_for_a_withdrawn_or_reworded_offer_are_written_again(tmp_path):
             ),
             encoding="utf-8",
         )
-        run()
+        run_main_job(env)
         moved = _messages(database)
         assert _segment(database, client_id) == "sem_saldo"
         new_offer = moved[investment_key][2]
@@ -141,7 +128,7 @@ def test_messages_for_a_withdrawn_or_reworded_offer_are_written_again(tmp_path):
 
         # Nothing changed since: nothing is asked for again.
         calls = llm.requests
-        run()
+        run_main_job(env)
         assert _messages(database) == moved
         assert llm.requests == calls
 
