@@ -60,7 +60,7 @@ def _edit_catalogue(path: Path, offer_id: str, **changes: str) -> None:
     path.write_text(out.getvalue(), encoding="utf-8")
 
 
-def test_messages_for_a_withdrawn_or_reworded_offer_are_written_again(tmp_path):
+def test_messages_for_a_withdrawn_reworded_or_unsuitable_offer_are_written_again(tmp_path):
     project = copy_project(tmp_path / "project")
     clients_csv, accounts_csv, _ = write_clients(tmp_path / "imports", 4)
     with LLMServer() as llm:
@@ -70,66 +70,56 @@ def test_messages_for_a_withdrawn_or_reworded_offer_are_written_again(tmp_path):
         run_main_job(env)
         before = _messages(database)
         assert before and all(offer_id for _, _, offer_id, _ in before.values())
+        gift_key = min(key for key in before if key[1] == "christmas_gifts")
+        investment_key, *_, moved_key = sorted(key for key in before if key[1] == "investment_tips")
+        gift_message, _, gift_id, _ = before[gift_key]
+        _, _, investment_id, old_offer = before[investment_key]
+        assert before[moved_key][2] != investment_id
 
-        # A gift taken off the catalogue: its messages are written again, for another gift.
-        gift_key, (gift_message, _, gift_id, _) = next(
-            (key, value) for key, value in sorted(before.items()) if key[1] == "christmas_gifts"
-        )
-        calls = llm.requests
+        # At once: a gift taken off the catalogue, an investment product's benefit reworded, and a
+        # client whose balance fell to zero (intermediario to sem_saldo), which the intermediario
+        # product of its investment message no longer suits.
         _edit_catalogue(project / "seeds" / "gift_catalogue.csv", gift_id, is_active="false")
-        run_main_job(env)
-        after = _messages(database)
-        withdrawn = {key for key, value in before.items() if value[2] == gift_id}
-        assert gift_key in withdrawn
-        assert {key for key in after if after[key][2] == gift_id} == set()
-        assert set(after) == set(before)
-        assert {key: after[key] for key in before if key not in withdrawn} == {
-            key: value for key, value in before.items() if key not in withdrawn
-        }
-        assert llm.requests - calls >= len(withdrawn)
-        assert gift_message not in _sent(database)
-
-        # An investment product's benefit reworded: the messages carrying the old wording go too.
-        investment_key, (_, _, investment_id, old_offer) = next(
-            (key, value) for key, value in sorted(after.items()) if key[1] == "investment_tips"
-        )
-        reworded = {key for key, value in after.items() if value[2] == investment_id}
         _edit_catalogue(
             project / "seeds" / "investment_catalogue.csv", investment_id, benefit="para o seu futuro"
         )
-        run_main_job(env)
-        final = _messages(database)
-        assert {final[key][3] for key in reworded} == {old_offer.split(",")[0] + ", para o seu futuro"}
-        assert all(final[key][1] != after[key][1] for key in reworded)
-        assert {key: final[key] for key in after if key not in reworded} == {
-            key: value for key, value in after.items() if key not in reworded
-        }
-        assert investment_key in reworded
-
-        # A client whose balance fell to zero (sem_saldo): an investment product for the intermediario
-        # segment no longer suits it, and its message is written again for one that does.
-        client_id = investment_key[0]
+        moved_client = moved_key[0]
         accounts = accounts_csv.read_text(encoding="utf-8").splitlines(keepends=True)
         accounts_csv.write_text(
             "".join(
-                _with_balance(line, "0.00") if line.startswith(f"{client_id};") else line for line in accounts
+                _with_balance(line, "0.00") if line.startswith(f"{moved_client};") else line
+                for line in accounts
             ),
             encoding="utf-8",
         )
+        calls = llm.requests
         run_main_job(env)
-        moved = _messages(database)
-        assert _segment(database, client_id) == "sem_saldo"
-        new_offer = moved[investment_key][2]
-        assert new_offer != final[investment_key][2]
-        assert "sem_saldo" in _offer_segments(database, new_offer)
-        assert {key: moved[key] for key in final if key[0] != client_id} == {
-            key: value for key, value in final.items() if key[0] != client_id
-        }
+        after = _messages(database)
+        assert set(after) == set(before)
+
+        withdrawn = {key for key, value in before.items() if value[2] == gift_id}
+        assert gift_key in withdrawn
+        assert [key for key, value in after.items() if value[2] == gift_id] == []
+        assert gift_message not in _sent(database)
+
+        reworded = {key for key, value in before.items() if value[2] == investment_id}
+        assert {after[key][3] for key in reworded} == {old_offer.split(",")[0] + ", para o seu futuro"}
+
+        assert _segment(database, moved_client) == "sem_saldo"
+        assert after[moved_key][2] != before[moved_key][2]
+        assert "sem_saldo" in _offer_segments(database, after[moved_key][2])
+
+        # Exactly those were written again (the moved client's gift too, if it does not suit
+        # sem_saldo); every other message keeps its text and generated_at.
+        rewritten = {key for key in before if after[key][:2] != before[key][:2]}
+        moved_client_keys = {key for key in before if key[0] == moved_client}
+        assert withdrawn | reworded | {moved_key} <= rewritten <= withdrawn | reworded | moved_client_keys
+        assert llm.requests - calls >= len(rewritten)
 
         # Nothing changed since: nothing is asked for again.
         calls = llm.requests
         run_main_job(env)
-        assert _messages(database) == moved
+        assert _messages(database) == after
         assert llm.requests == calls
 
 
