@@ -24,11 +24,11 @@ campaign_offers as (
 ),
 
 {% if is_incremental() %}
-recorded as (
+    recorded as (
 
-    select * from {{ this }}
+        select * from {{ this }}
 
-),
+    ),
 {% endif %}
 
 -- Messages not recorded yet: new ones, and rows written again (a new answer, a new generated_at).
@@ -42,7 +42,7 @@ new_messages as (
 
     from marketing_messages
     {% if is_incremental() %}
-    anti join recorded using (client_id, campaign_id, round, generated_at)
+        anti join recorded using (client_id, campaign_id, round, generated_at)
     {% endif %}
 
 ),
