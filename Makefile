@@ -47,6 +47,8 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	# Macros are Jinja definitions the dbt templater cannot render on their own: it lints what uses them.
+	# It renders against the database, so an incremental model is linted as a first build before
+	# `make run` and as an incremental one after: both must pass.
 	$(BIN)/sqlfluff lint --processes 0 models tests/dbt
 	$(BIN)/mypy python_udfs
 
