@@ -11,3 +11,10 @@
     {%- set rendered = node.config.generation[name] -%}
     {{ return(rendered if rendered | string | trim != '' else env_var('MARKETING_' ~ name | upper, default)) }}
 {% endmacro %}
+
+
+{#- The rounds marketing_messages plans, 1 to its `rounds` setting: a `round` (integer) per row. -#}
+{% macro generation_rounds() -%}
+    select cast(range as integer) as round
+    from range(1, cast('{{ generation_setting("rounds", 1) }}' as integer) + 1)
+{%- endmacro %}

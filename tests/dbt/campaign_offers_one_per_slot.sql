@@ -16,8 +16,7 @@ catalogued as (
 
 rounds as (
 
-    select cast(range as integer) as round
-    from range(1, cast('{{ generation_setting("rounds", 1) }}' as integer) + 1)
+    {{ generation_rounds() }}
 
 ),
 

@@ -27,8 +27,7 @@ offers as (
 
 rounds as (
 
-    select cast(range as integer) as round
-    from range(1, cast('{{ generation_setting("rounds", 1) }}' as integer) + 1)
+    {{ generation_rounds() }}
 
 ),
 
