@@ -57,10 +57,11 @@ def test_dbt_project_renders_no_environment_variable():
 def test_sql_reading_a_setting_falls_back_to_the_same_default():
     calls = [
         call
-        for path in [*PROJECT.glob("models/**/*.sql"), *PROJECT.glob("tests/dbt/*.sql")]
+        for folder in ("models/**", "macros", "tests/dbt")
+        for path in PROJECT.glob(f"{folder}/*.sql")
         for call in re.findall(r"generation_setting\(\"(\w+)\", ([^)]+)\)", path.read_text())
     ]
-    assert calls, "campaign_offers plans its rounds with generation_setting"
+    assert calls, "generation_rounds plans the rounds with generation_setting"
     for name, default in calls:
         assert ENVIRONMENT_VARIABLES[name] == f"MARKETING_{name.upper()}", name
         assert Settings.from_config({name: default}) == Settings(), name
