@@ -53,10 +53,10 @@ lint: install
 	$(BIN)/mypy python_udfs
 
 # Two workers (pytest-xdist; tests/conftest.py says which tests stay together), then, by themselves,
-# the tests of the embedded model, which slows many times over when anything else runs.
+# the tests of the embedded model (tests/embedded/), which slows many times over when anything else runs.
 pytest: install
 	$(BIN)/pytest -q -n 2 --dist loadgroup -m "not alone"
-	$(BIN)/pytest -q -m alone
+	$(BIN)/pytest -q -m alone tests/embedded
 
 clean:
 	rm -rf target logs data/marketing.duckdb data/marketing.duckdb.wal

@@ -40,7 +40,14 @@ SHARED_RUNS = (
 )
 
 
+# The tests of the embedded model run by themselves, after the others: `make pytest` collects only
+# this folder for them (collecting every test file costs about 5 s of imports).
+ALONE_TESTS = Path(__file__).parent / "embedded"
+
+
 def pytest_itemcollected(item):
+    if item.get_closest_marker("alone") and ALONE_TESTS not in item.path.parents:
+        raise pytest.UsageError(f"{item.nodeid} is marked alone: move it to {ALONE_TESTS}")
     if item.get_closest_marker("timing_sensitive"):
         item.add_marker(pytest.mark.xdist_group("timing_sensitive"))
         return
@@ -155,6 +162,8 @@ def shared_pipeline_run(tmp_path_factory) -> dict:
             CRM_API_TOKEN="crm-test-token",
             CRM_USER_IDS_CSV=str(ids_csv),
             CRM_BACKOFF_SECONDS="0.01",
+            # The secrets tests search the whole log, as dbt writes it by default.
+            DBT_LOG_LEVEL_FILE="debug",
             **csv_env(clients_csv, accounts_csv),
         )
         # Two rows of ten are set aside on purpose: above the default 5% that stops a build.

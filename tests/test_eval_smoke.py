@@ -1,5 +1,5 @@
-"""The quality benchmark in small: its judges, its report, and a handful of clients through the real
-pipeline on the embedded model, asserting the pipeline's rules (not the scores `make eval` reports)."""
+"""The quality benchmark in small: its judges and its report (a handful of clients through the real
+pipeline on the embedded model is in tests/embedded/)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ import pytest
 
 from evaluation import judges
 from evaluation.report import END, START, write_report
-from evaluation.run import run_pipeline
-from python_udfs.generation.validation import validate_message
 
 # -- judges -------------------------------------------------------------------------------------------
 
@@ -78,20 +76,3 @@ def test_the_report_keeps_what_is_written_outside_its_markers(tmp_path):
     assert text.startswith("# Quality\n\nA human read.") and text.endswith("More prose.\n")
     assert "old figures" not in text and "`fragment`: 1" in text
     assert "| final ok | >= 97% | 100.0% | yes |" in text
-
-
-# -- a handful of clients through the real pipeline ------------------------------------------------
-
-
-@pytest.mark.slow
-@pytest.mark.alone
-def test_a_handful_of_clients_through_the_pipeline_follow_its_rules(tmp_path):
-    result = run_pipeline(tmp_path, client_ids=(1001, 1002, 1005, 1009))
-    assert result["messages"] == 8 and result["providers"] == ["local"]
-    assert result["final_ok_share"] > 0.5  # the model's own failure threshold
-    for row in result["not_ok"]:
-        assert row["status"] in ("rejected", "error") and row["reason"]
-    for item in result["ok_messages"]:
-        message, offer = item["message"], item["offer"]
-        assert offer and offer in message  # the base model finishes a line that opens with the offer
-        assert validate_message(message, message.split(",")[0], 160, offer) is None

@@ -1,13 +1,7 @@
-"""Providers against real HTTP servers on loopback: testkit's fake one and llama.cpp's real one."""
+"""Providers against a real HTTP server on loopback: testkit's fake one (llama.cpp's real one is in
+tests/embedded/)."""
 
 from __future__ import annotations
-
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 
@@ -15,14 +9,11 @@ from python_udfs.errors import GenerationError, ProviderUnavailable, RateLimited
 from python_udfs.generation import (
     CompletionRequest,
     MessageContext,
-    Settings,
-    generate_missing,
     render_prompt,
 )
 from python_udfs.generation.providers.ollama import OllamaProvider
 from python_udfs.generation.providers.openai import OpenAIProvider
 from testkit.llm_server import LLMServer
-from tests.generation_support import cache_connection, campaigns, demo_clients
 
 
 def _request(style: str = "chat") -> CompletionRequest:
@@ -95,90 +86,6 @@ def test_openai_without_key_or_base_url_says_what_to_set(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with pytest.raises(ProviderUnavailable, match="OPENAI_API_KEY"):
         OpenAIProvider("gpt-4o-mini", None, timeout=1, max_retries=0)
-
-
-# -- the real thing: llama.cpp's OpenAI-compatible server with the packaged Gemma 3 270M -----------------
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def llama_server():
-    from python_udfs.generation.providers.local import default_gguf_path
-
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            default_gguf_path(),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_ctx",
-            "1024",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/models", timeout=1).read()
-            break
-        except OSError:
-            time.sleep(0.25)
-    else:
-        process.kill()
-        pytest.fail("llama_cpp.server did not start")
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
-
-
-@pytest.mark.slow
-@pytest.mark.alone
-def test_openai_provider_end_to_end_against_llama_cpp_server(llama_server, tmp_path, monkeypatch):
-    """Real HTTP, real model, real cache: two clients, then a re-run that calls nothing.
-
-    Gemma 3 270M is a base model without a chat template, so its chat answers are often rejected:
-    what this proves is the protocol and the bookkeeping, not the prose (the `local` provider uses
-    few-shot completion for that reason).
-    """
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    settings = Settings(
-        provider="openai",
-        model="gemma",
-        base_url=llama_server,
-        timeout_seconds=60,
-        max_retries=0,
-        max_concurrency=1,
-        max_regenerations=0,
-        max_failure_share=1.0,
-        max_tokens=40,
-        campaigns=("christmas_gifts",),
-    )
-    connection = cache_connection(tmp_path)
-    first = generate_missing(demo_clients(2), campaigns(), None, settings, connection=connection)
-    assert first.num_rows == 2
-    assert set(first.column("status").to_pylist()) <= {"ok", "rejected"}
-    assert all(reason is None or reason for reason in first.column("error_reason").to_pylist())
-    assert sum(first.column("completion_tokens").to_pylist()) > 0
-    again = generate_missing(demo_clients(2), campaigns(), None, settings, connection=connection)
-    assert again.column("is_cached").to_pylist() == [True, True]
-    calls = connection.execute(
-        "select model_calls from llm_cache.main.generation_log order by started_at"
-    ).fetchall()
-    assert [row[0] for row in calls] == [2, 0]
-    assert os.environ.get("OPENAI_API_KEY") is None
 
 
 @pytest.mark.parametrize("make", [_openai, _ollama], ids=["openai", "ollama"])
