@@ -2,8 +2,8 @@
 times), and the pieces that say where the time goes.
 
 2,000 generated clients (with the export's mess: punctuated, short and invalid CPFs, duplicated ids)
-go through `dbt build` from CSV with every message already cached: zero model calls. An unchanged
-re-run makes zero calls, and 1% new clients make exactly one call per new client and campaign.
+go through `dbt build` from CSV with every message already cached: zero model calls. Then 1% new
+clients make exactly one call per new client and campaign, and none for the rows already built.
 """
 
 from __future__ import annotations
@@ -61,10 +61,7 @@ def test_cached_build_and_reruns_call_the_model_only_for_new_clients(tmp_path: P
     dbt_build(tmp_path, imports, database, cache, server, *models_only)
     assert server.requests - before == 0, "a fully cached build called the model"
 
-    before = server.requests
-    dbt_build(tmp_path, imports, database, cache, server, *models_only)
-    assert server.requests - before == 0, "an unchanged re-run called the model"
-
+    # No unchanged re-run here: the next build's exact count says no cached row was asked again.
     generate(imports, NEW_CLIENTS, first_id=CLIENTS + 1, suffix="_new")
     before = server.requests
     dbt_build(tmp_path, imports, database, cache, server, *models_only)
