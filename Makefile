@@ -10,7 +10,7 @@ export DBT_PROFILES_DIR := $(CURDIR)
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: install run test test-fast dbt-test docs-check lint pytest bench bench-ray bench-data-side clean
+.PHONY: install run test test-fast dbt-test docs-check lint lint-sql lint-types pytest bench bench-ray bench-data-side clean
 
 install: $(VENV)/.installed
 
@@ -43,13 +43,20 @@ docs-check: install
 	$(TEST_DB) $(DBT) docs generate --quiet
 	$(BIN)/python tools/check_dbt_docs.py target
 
+# sqlfluff and mypy side by side (mypy runs on one core; sqlfluff renders the models on one, then
+# lints on both), each target's output kept together.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	# Macros are Jinja definitions the dbt templater cannot render on their own: it lints what uses them.
-	# It renders against the database, so an incremental model is linted as a first build before
-	# `make run` and as an incremental one after: both must pass.
+	$(MAKE) --no-print-directory -j2 --output-sync=target lint-sql lint-types
+
+# Macros are Jinja definitions the dbt templater cannot render on their own: it lints what uses them.
+# It renders against the database, so an incremental model is linted as a first build before
+# `make run` and as an incremental one after: both must pass.
+lint-sql: install
 	$(BIN)/sqlfluff lint --processes 0 models tests/dbt
+
+lint-types: install
 	$(BIN)/mypy python_udfs
 
 # Two workers (pytest-xdist; tests/conftest.py says which tests stay together), then, by themselves,
