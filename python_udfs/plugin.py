@@ -42,5 +42,17 @@ class Plugin(BasePlugin):
         if limit:
             conn.execute(f"set memory_limit = '{limit}'")
         register_cpf_macros(conn)
+        _keep_file_order(conn)
         register_text_functions(conn)
         register_generate_text(conn)
+
+    def configure_cursor(self, cursor):
+        # After the profile's `settings`, which dbt-duckdb applies to each cursor first.
+        _keep_file_order(cursor)
+
+
+def _keep_file_order(connection) -> None:
+    """Rows come back in file order: the line numbers of the client files (row_number() over what
+    read_csv returns) and their header (the first row) depend on it. DuckDB's guide suggests turning
+    insertion order off for big loads; in a profile's settings, it would name the wrong lines."""
+    connection.execute("set preserve_insertion_order = true")
