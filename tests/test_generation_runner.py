@@ -361,6 +361,29 @@ def _assert_keyed_alike(round_, keys: RequestKeys) -> list:
     return rows
 
 
+def test_what_plans_the_rounds_is_freed_once_the_last_round_is_made():
+    """A million-client run holds its planning tables only as long as a round is still to be made."""
+    settings = Settings(provider="openai", rounds=2)
+    plan = RunPlan(demo_clients(), campaigns(), None, settings)
+    keys = RequestKeys(settings, "openai", "echo", "chat")
+    planning = {"generation_targets", "generation_continued", "generation_messages"}
+
+    def temporary_tables() -> set[str]:
+        rows = plan.connection.execute("select table_name from duckdb_tables() where temporary").fetchall()
+        return {name for (name,) in rows}
+
+    try:
+        keys.first_requests(plan.round(1))
+        assert planning <= temporary_tables()
+        assert "generation_prompt_hashes" not in temporary_tables()
+        plan.remember_ok(1)
+        keys.first_requests(plan.round(2))
+        assert not planning & temporary_tables()
+        assert {"generation_round_2", "generation_round_keys", "generation_output"} <= temporary_tables()
+    finally:
+        plan.close()
+
+
 def test_a_replay_trusts_the_stored_decisions_and_rejudges_only_undecided_answers(server, connection):
     built = _run(server, connection, campaigns=None)
     decided = connection.execute("select count(*) from llm_cache.main.decisions").fetchone()[0]

