@@ -99,12 +99,7 @@ class RequestKeys:
         }
         connection.execute(
             f"create or replace temp table {ROUND_KEYS_TABLE} as "
-            + bind(
-                _ROUND_KEYS_SQL.format(
-                    round_table=round_.table_name, prompt_hashes_table=_PROMPT_HASHES_TABLE
-                ),
-                values,
-            )
+            + bind(_ROUND_KEYS_SQL.format(round_table=round_.table_name), values)
         )
         # The keys table holds the prompt hashes now: freed here rather than at the end of the run
         # (150 MB for a million clients' two campaigns).
@@ -182,7 +177,7 @@ def _chat_start(system: str):
 
 
 # `seed` and `key_for` for a whole round, from its rows and their prompt hashes (by position).
-_ROUND_KEYS_SQL = """
+_ROUND_KEYS_SQL = f"""
 with
 
 seeded as (
@@ -194,8 +189,8 @@ seeded as (
             '|', $seed, round_rows.client_id, round_rows.campaign_id, $round,
             greatest(coalesce(round_rows.first_attempt, 1), 1)
         )), 8))::bigint & 2147483647 as seed
-    from {round_table} as round_rows
-    inner join {prompt_hashes_table} as prompt_hashes using (position)
+    from {{round_table}} as round_rows
+    inner join {_PROMPT_HASHES_TABLE} as prompt_hashes using (position)
 )
 
 select

@@ -136,8 +136,7 @@ def _run_round(plan: RunPlan, number: int, generator: Generator, ledger: RunLedg
     if jobs:
         generator.run(jobs, guards=RoundGuards(replay.accepted))
         plan.add_output(jobs_table(jobs, ledger.provider, ledger.model))
-    if number < plan.settings.rounds:
-        plan.remember_ok(number)
+    plan.remember_ok(number)
 
 
 def _log(

@@ -134,7 +134,10 @@ class RunPlan:
                 self._work.unregister(_NEW_ROWS_VIEW)
 
     def remember_ok(self, number: int) -> None:
-        """Round `number`'s ok messages, settled or new, become context for the next round."""
+        """Round `number`'s ok messages, settled or new, become context for the next round (after
+        the last round there is none, and the tables that plan rounds are gone)."""
+        if number >= self.settings.rounds:
+            return
         self._work.execute(
             f"""
             insert into generation_messages
